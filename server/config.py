@@ -1,0 +1,101 @@
+"""Provider settings: every default with a one-line comment, each overridable by a CIBA_* env var.
+
+A setting named ``polling_interval`` is read from ``CIBA_POLLING_INTERVAL``. Values are parsed
+according to the type of the default. docs/configuration.md is the reference for operators.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "CIBA_"
+
+
+@dataclass
+class Settings:
+    # Folder holding the SQLite database and other local state; created on first start.
+    instance_path: str = "instance"
+    # Public base URL of the provider; the "iss" of every token. Empty: derived from host/port.
+    issuer: str = ""
+    # SQLAlchemy URL; empty means sqlite:///<instance_path>/provider.db.
+    database_url: str = ""
+    # Redis URL for the event bus between provider processes; empty keeps events in-process.
+    redis_url: str = ""
+    # Lifetime of a CIBA request (auth_req_id) in seconds when the client asks for none.
+    ciba_lifetime: int = 300
+    # Upper bound for requested_expiry in seconds.
+    max_requested_expiry: int = 1800
+    # Minimum seconds between token polls (CIBA §7.3 "interval") unless the client sets its own.
+    polling_interval: int = 5
+    # Seconds added to a request's interval each time the client polls too fast (CIBA §11 slow_down).
+    slow_down_increment: int = 5
+    # Longest accepted binding_message, in characters (CIBA §7.1 asks for a short message).
+    binding_message_max_length: int = 64
+    # Access token lifetime in seconds (RFC 9068 JWT).
+    access_token_lifetime: int = 600
+    # ID token lifetime in seconds.
+    id_token_lifetime: int = 600
+    # Refresh token lifetime in seconds (only with offline_access).
+    refresh_token_lifetime: int = 14 * 24 * 3600
+    # Default signing algorithm for ID tokens; clients may choose ES256 or PS256.
+    id_token_signing_alg: str = "RS256"
+    # Algorithm that signs JWT access tokens.
+    access_token_signing_alg: str = "RS256"
+    # Seconds of clock skew allowed when checking client assertions and device JWS.
+    clock_skew: int = 60
+    # Lifetime of a one-time enrollment code in seconds.
+    enrollment_code_lifetime: int = 300
+    # Lifetime of the console approval link in seconds (capped by the request's own expiry).
+    approval_link_lifetime: int = 600
+    # When set, POST /testing/ciba-approval accepts this bearer token (conformance testing only).
+    automated_approval_token: str = ""
+    # Secret for Flask sessions and CSRF; empty: generated once and kept in the instance folder.
+    secret_key: str = ""
+    # Python path "module:function" of the login_hint resolver; empty uses username-or-email.
+    login_hint_resolver: str = ""
+    # Python path "module:function" of the binding_message validator; empty uses the default rule.
+    binding_message_validator: str = ""
+    # Failed user_code attempts per user before a lockout.
+    user_code_max_failures: int = 5
+    # Seconds a user stays locked out after too many wrong user codes.
+    user_code_lockout: int = 300
+    # Gotify server base URL for the gotify channel; empty disables it.
+    gotify_url: str = ""
+    # Gotify administrator login used to create users, applications and clients.
+    gotify_admin_user: str = ""
+    # Gotify administrator password.
+    gotify_admin_password: str = ""
+    # Extra values for tests and embedding; not read from the environment.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then CIBA_* environment variables, then explicit overrides (CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _parse(raw, type(getattr(cls(), f.name)))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return "sqlite:///" + str(Path(self.instance_path).resolve() / "provider.db")
+
+
+def _parse(raw: str, kind: type) -> Any:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind is int:
+        return int(raw)
+    return raw

@@ -1,0 +1,32 @@
+"""Client registration repository."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import Client
+
+
+def add(s: Session, client: Client) -> Client:
+    if s.get(Client, client.client_id) is not None:
+        raise ValueError(f"client {client.client_id!r} already exists")
+    s.add(client)
+    s.flush()
+    return client
+
+
+def get(s: Session, client_id: str) -> Client | None:
+    return s.get(Client, client_id)
+
+
+def all_clients(s: Session) -> list[Client]:
+    return list(s.scalars(select(Client).order_by(Client.client_id)))
+
+
+def remove(s: Session, client_id: str) -> bool:
+    client = s.get(Client, client_id)
+    if client is None:
+        return False
+    s.delete(client)
+    return True

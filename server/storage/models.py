@@ -1,0 +1,155 @@
+"""Table definitions. Secrets are stored hashed (or encrypted where a protocol needs the value)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True, nullable=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # console | websocket | gotify; empty means "websocket when a device is enrolled, else console".
+    notification_mode: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    secret_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Only for client_secret_jwt, which needs the shared secret itself to verify HMACs.
+    secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    auth_method: Mapped[str] = mapped_column(String(32))
+    jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
+    grant_types: Mapped[str] = mapped_column(Text)  # space-separated
+    scope: Mapped[str] = mapped_column(Text)  # space-separated allowed scopes
+    delivery_mode: Mapped[str] = mapped_column(String(8), default="poll")
+    notification_endpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
+    polling_interval: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ciba_lifetime: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    user_code_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(8))
+    private_jwk: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    # A new key is published first and signs only from this time on (clients refresh JWKS).
+    active_from: Mapped[float] = mapped_column(Float)
+    retired_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CibaRequest(Base):
+    """One backchannel authentication request (CIBA §7) and its outcome."""
+
+    __tablename__ = "ciba_requests"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    auth_req_id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The id a device sees: never the client's auth_req_id.
+    device_request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(Text)
+    acr_values: Mapped[str | None] = mapped_column(Text, nullable=True)
+    binding_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    authorization_details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivery_mode: Mapped[str] = mapped_column(String(8), default="poll")
+    client_notification_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    interval: Mapped[int] = mapped_column(Integer)
+    last_poll_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # pending | approved | denied | exchanged
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    approval_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    auth_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_ciba_requests_user_status", "user_id", "status"),)
+
+
+class Token(Base):
+    """Tokens issued for one grant; revoking the grant revokes all of them."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(64), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(Text)
+    access_jti: Mapped[str] = mapped_column(String(64), unique=True)
+    access_expires_at: Mapped[float] = mapped_column(Float)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    refresh_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The refresh token was rotated: presenting it again means theft, so the grant is revoked.
+    rotated: Mapped[bool] = mapped_column(Boolean, default=False)
+    auth_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acr: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class UsedJti(Base):
+    """Single-use identifiers (client assertions, device JWS, user codes) until they expire."""
+
+    __tablename__ = "used_jtis"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class RateCounter(Base):
+    """Failure counters for rate limits and lockouts, shared by all provider processes."""
+
+    __tablename__ = "rate_counters"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[float] = mapped_column(Float)
+    locked_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    public_jwk: Mapped[str] = mapped_column(Text)
+    push_channel: Mapped[str] = mapped_column(String(16), default="websocket")
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gotify_client_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    gotify_client_token: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class EnrollmentCode(Base):
+    __tablename__ = "enrollment_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Setting(Base):
+    """Small key/value state shared by processes (e.g. the Gotify app token)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

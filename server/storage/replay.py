@@ -1,0 +1,47 @@
+"""Single-use markers and failure counters shared by all provider processes."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .models import RateCounter, UsedJti
+
+
+def use_once(s: Session, key: str, expires_at: float, now: float) -> bool:
+    """Record ``key`` as used; False when it was already used and has not yet expired."""
+    existing = s.get(UsedJti, key)
+    if existing is not None:
+        if existing.expires_at > now:
+            return False
+        existing.expires_at = expires_at
+        return True
+    try:
+        with s.begin_nested():
+            s.add(UsedJti(key=key, expires_at=expires_at))
+    except IntegrityError:
+        return False
+    return True
+
+
+def purge(s: Session, now: float) -> None:
+    s.execute(delete(UsedJti).where(UsedJti.expires_at <= now))
+
+
+def counter(s: Session, key: str, now: float, window: float) -> RateCounter:
+    row = s.get(RateCounter, key, with_for_update=True)
+    if row is None:
+        row = RateCounter(key=key, count=0, window_start=now)
+        try:
+            with s.begin_nested():
+                s.add(row)
+        except IntegrityError:
+            row = s.get(RateCounter, key, with_for_update=True)
+    if row.window_start + window <= now and (row.locked_until is None or row.locked_until <= now):
+        row.count, row.window_start, row.locked_until = 0, now, None
+    return row
+
+
+def reset(s: Session, key: str) -> None:
+    s.execute(delete(RateCounter).where(RateCounter.key == key))

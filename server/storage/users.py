@@ -1,0 +1,48 @@
+"""User repository."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from .models import User
+
+
+class DuplicateUser(ValueError):
+    pass
+
+
+def add(s: Session, username: str, password_hash: str, *, name: str = "", email: str | None = None,
+        now: float) -> User:
+    clash = s.scalar(select(User).where(or_(User.username == username,
+                                           User.email == email if email else False)))
+    if clash is not None:
+        raise DuplicateUser(f"a user with username or email {username!r}/{email!r} exists")
+    user = User(id=uuid.uuid4().hex, username=username, email=email or None, name=name or username,
+                password_hash=password_hash, created_at=now)
+    s.add(user)
+    s.flush()
+    return user
+
+
+def get(s: Session, user_id: str) -> User | None:
+    return s.get(User, user_id)
+
+
+def by_username(s: Session, username: str) -> User | None:
+    return s.scalar(select(User).where(User.username == username))
+
+
+def by_username_or_email(s: Session, hint: str) -> User | None:
+    return s.scalar(select(User).where(or_(User.username == hint,
+                                           func.lower(User.email) == hint.lower())))
+
+
+def all_users(s: Session) -> list[User]:
+    return list(s.scalars(select(User).order_by(User.username)))
+
+
+def set_notification_mode(s: Session, user: User, mode: str) -> None:
+    user.notification_mode = mode
