@@ -1,0 +1,109 @@
+"""The local store of enrolled accounts: one JSON file in the app's data directory.
+
+An account is one enrollment: a provider (base URL and issuer), a user there, the device_id the
+provider gave this device, the TOTP parameters and the push channel. Several accounts (providers
+or users) can live side by side. The file holds the TOTP secret, so it is written 0600 in a
+0700 directory, like the keys.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .keys import KeyStore, private_dir, write_private_file
+
+STORE_NAME = "accounts.json"
+
+
+@dataclass
+class Account:
+    device_id: str
+    base_url: str  # where to reach the provider (everything before /device/...)
+    issuer: str  # the provider's issuer: the "aud" of every JWS this device signs
+    username: str
+    name: str = ""
+    display_name: str = ""
+    totp: dict[str, Any] = field(default_factory=dict)
+    channel: dict[str, Any] = field(default_factory=dict)
+    enrolled_at: int = 0
+
+    @property
+    def provider_label(self) -> str:
+        """The provider as a person reads it: its host (and port)."""
+        return urlsplit(self.issuer or self.base_url).netloc or self.issuer
+
+    @property
+    def label(self) -> str:
+        return f"{self.name or self.username} @ {self.provider_label}"
+
+    @property
+    def push(self) -> str:
+        return str(self.channel.get("type") or "websocket")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Account":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_enrollment(cls, base_url: str, body: dict[str, Any], display_name: str) -> "Account":
+        """An account from the provider's 201 answer to POST /device/enroll."""
+        user = body.get("user") or {}
+        return cls(
+            device_id=str(body["device_id"]),
+            base_url=base_url.rstrip("/"),
+            issuer=str(body.get("issuer") or base_url).rstrip("/"),
+            username=str(user.get("username", "")),
+            name=str(user.get("name") or ""),
+            display_name=display_name,
+            totp=dict(body.get("totp") or {}),
+            channel=dict(body.get("channel") or {}),
+            enrolled_at=int(time.time()),
+        )
+
+
+class AccountStore:
+    """Accounts persisted in ``<data_dir>/accounts.json``, keys in ``<data_dir>/keys``."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / STORE_NAME
+        self.keys = KeyStore(self.data_dir)
+        self._lock = threading.Lock()
+
+    def accounts(self) -> list[Account]:
+        with self._lock:
+            return self._read()
+
+    def get(self, device_id: str) -> Account | None:
+        return next((a for a in self.accounts() if a.device_id == device_id), None)
+
+    def add(self, account: Account) -> None:
+        with self._lock:
+            accounts = [a for a in self._read() if a.device_id != account.device_id]
+            accounts.append(account)
+            self._write(accounts)
+
+    def remove(self, device_id: str) -> None:
+        """Forget an account and delete its private key."""
+        with self._lock:
+            self._write([a for a in self._read() if a.device_id != device_id])
+        self.keys.delete(device_id)
+
+    def _read(self) -> list[Account]:
+        try:
+            raw = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        return [Account.from_dict(item) for item in raw.get("accounts", [])]
+
+    def _write(self, accounts: list[Account]) -> None:
+        private_dir(self.data_dir)
+        data = {"version": 1, "accounts": [asdict(a) for a in accounts]}
+        write_private_file(self.path, json.dumps(data, indent=2).encode())
