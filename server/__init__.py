@@ -1,0 +1,51 @@
+"""The CIBA OpenID Provider. ``create_app()`` builds the Flask application."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask
+
+from .clock import Clock
+from .config import Settings
+from .provider import Provider
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None,
+               provider: Provider | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    provider = provider or Provider(settings, clock)
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=provider.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=provider.issuer.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        MAX_CONTENT_LENGTH=256 * 1024,
+    )
+    app.extensions["ciba"] = provider
+
+    from .web import account, approval, ciba, errors, oidc, testing
+
+    errors.register(app)
+    for module in (oidc, ciba, approval, account):
+        app.register_blueprint(module.bp)
+    if settings.automated_approval_token:
+        log.warning("CIBA_AUTOMATED_APPROVAL_TOKEN is set: POST /testing/ciba-approval can approve "
+                    "any request. Use this only for conformance testing.")
+        app.register_blueprint(testing.bp)
+    for extend in provider.web_extensions:
+        extend(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    return app

@@ -19,6 +19,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     # console | websocket | gotify; empty means "websocket when a device is enrolled, else console".
     notification_mode: Mapped[str] = mapped_column(String(16), default="")
+    # A disabled user cannot be authenticated: bc-authorize answers access_denied (CIBA §13).
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
 
 

@@ -1,0 +1,57 @@
+"""Completing a CIBA request: the one place every approval path ends (device, console page,
+conformance hook), and where expiry is noticed and announced.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from ..storage import ciba_requests
+from ..storage.models import CibaRequest
+
+if TYPE_CHECKING:
+    from ..provider import Provider
+
+
+class Outcome(str, Enum):
+    APPROVED = "approved"
+    DENIED = "denied"
+    ALREADY_DECIDED = "already_decided"
+    EXPIRED = "expired"
+    NOT_FOUND = "not_found"
+
+
+def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str) -> Outcome:
+    """Approve or deny a pending request exactly once; tells the user's other devices."""
+    status = "approved" if approve else "denied"
+    now = provider.clock.now()
+    with provider.db.session() as s:
+        req = ciba_requests.get(s, request_id)
+        if req is None:
+            return Outcome.NOT_FOUND
+        if not ciba_requests.decide(s, request_id, status, decided_by, now):
+            s.refresh(req)
+            return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
+        s.refresh(req)
+    provider.notifier.request_resolved(req.user_id, req.device_request_id, status)
+    provider.after_decision(req)
+    return Outcome(status)
+
+
+def state_of(req: CibaRequest, now: float) -> str:
+    """pending | approved | denied | exchanged | expired, with expiry applied."""
+    if req.status == "pending" and req.expires_at <= now:
+        return "expired"
+    return req.status
+
+
+def sweep_expired(provider: "Provider") -> int:
+    """Mark pending requests past their expiry and withdraw them from devices."""
+    now = provider.clock.now()
+    with provider.db.session() as s:
+        rows = ciba_requests.expired_pending(s, now)
+        ciba_requests.mark_expired(s, [r.id for r in rows])
+    for r in rows:
+        provider.notifier.request_resolved(r.user_id, r.device_request_id, "expired")
+    return len(rows)

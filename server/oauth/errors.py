@@ -1,0 +1,69 @@
+"""One error class per error code of CIBA Core 1.0 §11 and §13 and RFC 6749 §5.2, with its status.
+
+Built on Authlib's OAuth2Error so Authlib's endpoints and ours answer in the same JSON format.
+Descriptions must stay within RFC 6749's error_description character set (no double quotes).
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import (
+    AccessDeniedError as _AccessDenied,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+)
+from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredTokenError, SlowDownError
+
+__all__ = [
+    "OAuth2Error", "InvalidRequestError", "InvalidScopeError", "InvalidClientError",
+    "InvalidGrantError", "UnauthorizedClientError", "UnsupportedGrantTypeError",
+    "AccessDeniedError", "ExpiredLoginHintTokenError", "UnknownUserIdError",
+    "MissingUserCodeError", "InvalidUserCodeError", "InvalidBindingMessageError",
+    "AuthorizationPendingError", "SlowDownError", "ExpiredTokenError", "TransactionFailedError",
+]
+
+
+class AccessDeniedError(_AccessDenied):
+    """CIBA §13 (403 at the backchannel endpoint) and §11 (400 at the token endpoint)."""
+
+    status_code = 400
+
+
+class ExpiredLoginHintTokenError(OAuth2Error):
+    """CIBA §13: the login_hint_token provided in the authentication request is not valid because it has expired."""
+
+    error = "expired_login_hint_token"
+
+
+class UnknownUserIdError(OAuth2Error):
+    """CIBA §13: the OP is not able to identify which end-user the Client wishes to be authenticated."""
+
+    error = "unknown_user_id"
+
+
+class MissingUserCodeError(OAuth2Error):
+    """CIBA §13: user_code is required but was missing from the request."""
+
+    error = "missing_user_code"
+
+
+class InvalidUserCodeError(OAuth2Error):
+    """CIBA §13: user_code was invalid."""
+
+    error = "invalid_user_code"
+
+
+class InvalidBindingMessageError(OAuth2Error):
+    """CIBA §13: the binding message is invalid or unacceptable for use in the context of the given request."""
+
+    error = "invalid_binding_message"
+
+
+class TransactionFailedError(OAuth2Error):
+    """CIBA §11: the OpenID Provider encountered an unexpected condition."""
+
+    error = "transaction_failed"

@@ -1,0 +1,117 @@
+"""The provider's object graph: settings, clock, storage, keys, channels and policies.
+
+Built once per process by ``create_app``; the web layer reaches it as ``current_provider()``.
+Nothing here imports Flask except through the Authlib server adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
+from .clock import Clock
+from .config import Settings
+from .notify import Notifier
+from .notify.console import ConsoleChannel
+from .oauth import hooks
+from .oauth.ciba import BackchannelAuthentication
+from .oauth.clients import RegisteredClient, SecretCache
+from .oauth.keys import KeyRing
+from .oauth.tokens import TokenIssuer
+from .security import SecretBox
+from .storage import Database, clients as client_repo
+from .storage.models import CibaRequest, User
+
+log = logging.getLogger(__name__)
+
+SCOPES = {
+    "openid": "Confirm who you are",
+    "profile": "Your name and username",
+    "email": "Your email address",
+    "offline_access": "Stay signed in (refresh tokens)",
+}
+
+UserCodeVerifier = Callable[[Session, User, str], bool]
+
+
+class Provider:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        Path(settings.instance_path).mkdir(parents=True, exist_ok=True)
+        self.issuer = (settings.issuer or "http://127.0.0.1:5000").rstrip("/")
+        self.secret_key = settings.secret_key or _instance_secret(settings.instance_path)
+        self.box = SecretBox(self.secret_key)
+        self.db = Database(settings.resolved_database_url)
+        self.db.create_all()
+        self.keys = KeyRing(self.db, self.clock)
+        self.keys.ensure()
+        self.tokens = TokenIssuer(settings, self.clock, self.db, self.keys, self.issuer)
+        self.scopes_supported = list(SCOPES)
+        # CIBA §4; ping and push join when their delivery is wired in.
+        self.delivery_modes_supported = ["poll"]
+        self.resolve_login_hint = hooks.load(settings.login_hint_resolver,
+                                             hooks.resolve_login_hint)
+        self.validate_binding_message = hooks.load(settings.binding_message_validator,
+                                                   hooks.validate_binding_message)
+        # Set by the devices package once it is wired in (CIBA §7.1 user_code).
+        self.user_code_verifier: UserCodeVerifier | None = None
+        self.notifier = Notifier()
+        self.console = ConsoleChannel()
+        self.notifier.register(self.console)
+        self._secret_cache = SecretCache()
+        self._decision_listeners: list[Callable[[CibaRequest], None]] = []
+        # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
+        self.web_extensions: list[Callable] = []
+        self.backchannel = BackchannelAuthentication(self)
+        from .oauth.server import AuthorizationServer  # imports Flask request adapters
+
+        self.authorization = AuthorizationServer(self)
+
+    # -- clients -----------------------------------------------------------------------------
+    def get_client(self, client_id: str) -> RegisteredClient | None:
+        with self.db.session() as s:
+            row = client_repo.get(s, client_id)
+        return RegisteredClient(row, self.box, self._secret_cache) if row else None
+
+    def id_token_alg(self, client: RegisteredClient) -> str:
+        return client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
+
+    # -- endpoints ---------------------------------------------------------------------------
+    def endpoint(self, path: str) -> str:
+        return self.issuer + path
+
+    def assertion_audiences(self) -> list[str]:
+        return [self.issuer, self.endpoint("/token"), self.endpoint("/bc-authorize"),
+                self.endpoint("/introspect"), self.endpoint("/revoke")]
+
+    # -- channels ----------------------------------------------------------------------------
+    def channel_mode_for(self, user: User) -> str:
+        """The user's notification mode; devices code refines the empty default."""
+        return user.notification_mode or self.default_channel(user)
+
+    def default_channel(self, user: User) -> str:
+        return "console"
+
+    def on_decision(self, listener: Callable[[CibaRequest], None]) -> None:
+        self._decision_listeners.append(listener)
+
+    def after_decision(self, req: CibaRequest) -> None:
+        for listener in self._decision_listeners:
+            try:
+                listener(req)
+            except Exception:
+                log.exception("decision listener failed for request %s", req.id[:8])
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A random secret generated on first start and kept (0600) in the instance folder."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
