@@ -1,0 +1,195 @@
+"""The ``ciba-provider`` command: serve, and manage users, clients, keys and devices.
+
+Every command takes ``--instance DIR`` (or CIBA_INSTANCE_PATH) so several providers can live
+side by side. Operator mistakes print one clear line and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from typing import Callable
+
+from .admin import AdminError, ClientSpec, add_client, add_user, list_clients, list_users, remove_client
+from .config import Settings
+from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES
+from .provider import Provider
+
+#: Modules that add their own sub-commands: each has ``register(subparsers, common)``.
+EXTENSIONS = ("server.cli_devices", "server.demo.cli")
+
+
+def common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--instance", metavar="DIR", default=None,
+                        help="instance folder (default: $CIBA_INSTANCE_PATH or ./instance)")
+    common.add_argument("--issuer", metavar="URL", default=None,
+                        help="public base URL of the provider (default: http://HOST:PORT)")
+    return common
+
+
+def provider_from(args: argparse.Namespace) -> Provider:
+    return Provider(settings_from(args))
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    issuer = getattr(args, "issuer", None)
+    if not issuer and hasattr(args, "port") and not os.environ.get("CIBA_ISSUER"):
+        issuer = f"http://{args.host}:{args.port}"
+    return Settings.from_env(instance_path=getattr(args, "instance", None), issuer=issuer)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = argparse.ArgumentParser(prog="ciba-provider",
+                                     description="OpenID Connect CIBA provider")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="run the provider")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.set_defaults(func=cmd_serve)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    u_add = users.add_parser("add", parents=[common], help="add a user")
+    u_add.add_argument("username")
+    u_add.add_argument("--password", required=True)
+    u_add.add_argument("--name", default="")
+    u_add.add_argument("--email", default=None)
+    u_add.set_defaults(func=cmd_users_add)
+    users.add_parser("list", parents=[common], help="list users").set_defaults(func=cmd_users_list)
+
+    clients = sub.add_parser("clients", help="manage clients").add_subparsers(dest="action",
+                                                                               required=True)
+    c_add = clients.add_parser("add", parents=[common], help="register a client; prints JSON")
+    c_add.add_argument("client_id")
+    c_add.add_argument("--secret", default=None, help="default: a strong secret, printed once")
+    c_add.add_argument("--auth-method", choices=AUTH_METHODS, default="client_secret_basic")
+    c_add.add_argument("--jwks", metavar="FILE", default=None,
+                       help="public JWKS of the client (private_key_jwt)")
+    c_add.add_argument("--grant-type", action="append", default=None, metavar="G",
+                       help=f"repeatable; default {CIBA_GRANT_TYPE} and refresh_token")
+    c_add.add_argument("--delivery-mode", choices=DELIVERY_MODES, default="poll")
+    c_add.add_argument("--notification-endpoint", default=None, metavar="URL")
+    c_add.add_argument("--polling-interval", type=int, default=None, metavar="SECONDS")
+    c_add.add_argument("--ciba-lifetime", type=int, default=None, metavar="SECONDS")
+    c_add.add_argument("--scope", default="openid profile email offline_access")
+    c_add.add_argument("--name", default="")
+    c_add.add_argument("--user-code-required", action="store_true",
+                       help="the client must send user_code (CIBA §7.1)")
+    c_add.add_argument("--id-token-alg", default=None, choices=["RS256", "ES256", "PS256"])
+    c_add.set_defaults(func=cmd_clients_add)
+    clients.add_parser("list", parents=[common]).set_defaults(func=cmd_clients_list)
+    c_rm = clients.add_parser("remove", parents=[common])
+    c_rm.add_argument("client_id")
+    c_rm.set_defaults(func=cmd_clients_remove)
+
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="action", required=True)
+    k_rot = keys.add_parser("rotate", parents=[common],
+                            help="publish new keys now; they sign after --publish-ahead seconds")
+    k_rot.add_argument("--publish-ahead", type=int, default=3600, metavar="SECONDS")
+    k_rot.set_defaults(func=cmd_keys_rotate)
+    keys.add_parser("list", parents=[common]).set_defaults(func=cmd_keys_list)
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub, common)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from . import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings_from(args))
+    provider = app.extensions["ciba"]
+    print(f"CIBA provider at {provider.issuer} (instance {os.path.abspath(provider.settings.instance_path)})",
+          flush=True)
+    from .devserver import run
+
+    return run(app, args.host, args.port)
+
+
+def cmd_users_add(args) -> int:
+    user = add_user(provider_from(args), args.username, args.password, args.name, args.email)
+    _print_json({"id": user.id, "username": user.username, "name": user.name, "email": user.email})
+    return 0
+
+
+def cmd_users_list(args) -> int:
+    _print_json([{"id": u.id, "username": u.username, "name": u.name, "email": u.email,
+                  "notification_mode": u.notification_mode or "auto"}
+                 for u in list_users(provider_from(args))])
+    return 0
+
+
+def cmd_clients_add(args) -> int:
+    jwks = None
+    if args.jwks:
+        try:
+            with open(args.jwks) as fh:
+                jwks = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise AdminError(f"cannot read JWKS from {args.jwks}: {exc}") from None
+    spec = ClientSpec(
+        client_id=args.client_id, secret=args.secret, auth_method=args.auth_method, jwks=jwks,
+        grant_types=args.grant_type or [], delivery_mode=args.delivery_mode,
+        notification_endpoint=args.notification_endpoint, polling_interval=args.polling_interval,
+        ciba_lifetime=args.ciba_lifetime, scope=args.scope, name=args.name,
+        user_code_required=args.user_code_required, id_token_signed_response_alg=args.id_token_alg)
+    metadata, secret = add_client(provider_from(args), spec)
+    if secret:
+        metadata["client_secret"] = secret  # shown once; only a hash is stored
+    _print_json(metadata)
+    return 0
+
+
+def cmd_clients_list(args) -> int:
+    _print_json(list_clients(provider_from(args)))
+    return 0
+
+
+def cmd_clients_remove(args) -> int:
+    remove_client(provider_from(args), args.client_id)
+    print(f"removed client {args.client_id}")
+    return 0
+
+
+def cmd_keys_rotate(args) -> int:
+    kids = provider_from(args).keys.rotate(args.publish_ahead)
+    print(f"published keys {', '.join(kids)}; they sign from {args.publish_ahead} s from now")
+    return 0
+
+
+def cmd_keys_list(args) -> int:
+    _print_json(provider_from(args).keys.jwks())
+    return 0
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args) or 0
+    except AdminError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Running the provider: werkzeug's threaded server for ``serve``; gunicorn for production.
+
+Production (many devices holding WebSockets) runs under gunicorn's gevent worker, one event
+loop per process; see docs/deployment.md:
+
+    gunicorn -k gevent -w 4 --worker-connections 10000 -b 0.0.0.0:5000 'server.wsgi:app'
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def run(app: Flask, host: str, port: int) -> int:
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE or "in use" in str(exc):
+            print(f"error: port {port} on {host} is already in use; choose another with --port",
+                  file=sys.stderr)
+            return 2
+        raise
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,78 @@
+"""Shared fixtures: a provider app on a real SQLite file with a steppable clock, users, clients.
+
+Server-process fixtures (a real ``ciba-provider serve`` on 127.0.0.1) live in tests/support/.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import pytest
+
+from server import create_app
+from server.admin import ClientSpec, add_client, add_user
+from server.clock import FrozenClock
+from server.config import Settings
+
+ISSUER = "http://op.test"
+CIBA = "urn:openid:params:grant-type:ciba"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(instance_path=str(tmp_path / "instance"), issuer=ISSUER)
+
+
+@pytest.fixture
+def app(settings, clock):
+    app = create_app(settings, clock=clock)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def provider(app):
+    return app.extensions["ciba"]
+
+
+@pytest.fixture
+def http(app):
+    """Flask test client (for protocol tests; end-to-end tests use a real server process)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def alice(provider):
+    return add_user(provider, "alice", "alice-password", name="Alice Liddell",
+                    email="alice@example.com")
+
+
+@dataclass
+class TestClient:
+    client_id: str
+    secret: str | None
+    metadata: dict
+
+    def basic(self) -> dict:
+        raw = f"{self.client_id}:{self.secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+@pytest.fixture
+def make_client(provider):
+    def make(client_id: str = "kiosk", **kwargs) -> TestClient:
+        metadata, secret = add_client(provider, ClientSpec(client_id=client_id, **kwargs))
+        return TestClient(client_id, secret, metadata)
+
+    return make
+
+
+@pytest.fixture
+def kiosk(make_client) -> TestClient:
+    return make_client("kiosk", name="Library kiosk")
