@@ -54,7 +54,7 @@ def alice(provider):
 
 
 @dataclass
-class TestClient:
+class ClientCreds:
     client_id: str
     secret: str | None
     metadata: dict
@@ -66,13 +66,13 @@ class TestClient:
 
 @pytest.fixture
 def make_client(provider):
-    def make(client_id: str = "kiosk", **kwargs) -> TestClient:
+    def make(client_id: str = "kiosk", **kwargs) -> ClientCreds:
         metadata, secret = add_client(provider, ClientSpec(client_id=client_id, **kwargs))
-        return TestClient(client_id, secret, metadata)
+        return ClientCreds(client_id, secret, metadata)
 
     return make
 
 
 @pytest.fixture
-def kiosk(make_client) -> TestClient:
+def kiosk(make_client) -> ClientCreds:
     return make_client("kiosk", name="Library kiosk")
