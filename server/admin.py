@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from urllib.parse import urlparse
 from dataclasses import dataclass, field
 
 from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES
@@ -66,6 +67,8 @@ def add_client(p: Provider, spec: ClientSpec) -> tuple[dict, str | None]:
         raise AdminError(f"delivery mode must be one of {', '.join(DELIVERY_MODES)}")
     if spec.delivery_mode in ("ping", "push") and not spec.notification_endpoint:
         raise AdminError("ping and push clients need --notification-endpoint (CIBA §4)")
+    if spec.notification_endpoint and not _acceptable_endpoint(spec.notification_endpoint):
+        raise AdminError("the notification endpoint must be an https URL (http only on loopback)")
     if spec.id_token_signed_response_alg and spec.id_token_signed_response_alg not in SUPPORTED_ALGS:
         raise AdminError(f"ID token algorithm must be one of {', '.join(SUPPORTED_ALGS)}")
     unknown = [s for s in spec.scope.split() if s not in SCOPES]
@@ -100,6 +103,14 @@ def add_client(p: Provider, spec: ClientSpec) -> tuple[dict, str | None]:
             raise AdminError(str(exc)) from None
     client = p.get_client(spec.client_id)
     return client.metadata(), secret
+
+
+def _acceptable_endpoint(url: str) -> bool:
+    """CIBA §4: the client notification endpoint MUST be https; loopback http for development."""
+    parsed = urlparse(url)
+    if parsed.scheme == "https" and parsed.hostname:
+        return True
+    return parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def list_clients(p: Provider) -> list[dict]:

@@ -52,8 +52,8 @@ class Provider:
         self.keys.ensure()
         self.tokens = TokenIssuer(settings, self.clock, self.db, self.keys, self.issuer)
         self.scopes_supported = list(SCOPES)
-        # CIBA §4; ping and push join when their delivery is wired in.
-        self.delivery_modes_supported = ["poll"]
+        # CIBA §4 backchannel_token_delivery_modes_supported.
+        self.delivery_modes_supported = ["poll", "ping", "push"]
         self.resolve_login_hint = hooks.load(settings.login_hint_resolver,
                                              hooks.resolve_login_hint)
         self.validate_binding_message = hooks.load(settings.binding_message_validator,
@@ -68,6 +68,9 @@ class Provider:
         # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
         self.web_extensions: list[Callable] = []
         self.backchannel = BackchannelAuthentication(self)
+        from .oauth.delivery import NotificationDelivery
+
+        self.on_decision(NotificationDelivery(self))
         from .oauth.server import AuthorizationServer  # imports Flask request adapters
 
         self.authorization = AuthorizationServer(self)

@@ -99,6 +99,7 @@ class BackchannelAuthentication:
                 authorization_details=json.dumps(authorization_details)
                 if authorization_details is not None else None,
                 delivery_mode=mode, client_notification_token=token,
+                auth_req_id_sealed=self.p.box.seal(auth_req_id) if mode != "poll" else None,
                 created_at=now, expires_at=now + lifetime,
                 interval=client.row.polling_interval or s_.polling_interval,
                 approval_token_hash=digest(approval_token), status="pending"))

@@ -53,5 +53,7 @@ def sweep_expired(provider: "Provider") -> int:
         rows = ciba_requests.expired_pending(s, now)
         ciba_requests.mark_expired(s, [r.id for r in rows])
     for r in rows:
+        r.status = "expired"
         provider.notifier.request_resolved(r.user_id, r.device_request_id, "expired")
+        provider.after_decision(r)  # push clients receive expired_token (CIBA §12)
     return len(rows)

@@ -72,6 +72,8 @@ class CibaRequest(Base):
     authorization_details: Mapped[str | None] = mapped_column(Text, nullable=True)
     delivery_mode: Mapped[str] = mapped_column(String(8), default="poll")
     client_notification_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Ping and push callbacks must name the auth_req_id (CIBA §10.2, §10.3): kept encrypted.
+    auth_req_id_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     interval: Mapped[int] = mapped_column(Integer)
