@@ -210,7 +210,8 @@ class GotifyServer:
     def _dispatch(self) -> Response | None:
         """Runs for every request: log, match the spec, authenticate, validate, handle."""
         entry = {"method": request.method, "path": request.path, "query": dict(request.args),
-                 "headers": dict(request.headers), "body": request.get_data(as_text=True), "json": None}
+                 "headers": dict(request.headers), "body": request.get_data(as_text=True),
+                 "json": None}
         self.requests_log.append(entry)
         g.entry, g.op = entry, None
         try:
