@@ -7,7 +7,9 @@ Nothing here imports Flask except through the Authlib server adapter.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -112,9 +114,21 @@ class Provider:
 
 
 def _instance_secret(instance_path: str) -> str:
-    """A random secret generated on first start and kept (0600) in the instance folder."""
+    """A random secret generated on first start and kept (0600) in the instance folder.
+
+    O_EXCL makes concurrent first starts (several gunicorn workers) agree on one secret.
+    """
     path = Path(instance_path) / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    for _ in range(50):
+        value = path.read_text().strip()
+        if value:
+            return value
+        time.sleep(0.02)  # another process is writing it
+    raise RuntimeError(f"{path} is empty")
