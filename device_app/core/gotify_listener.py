@@ -5,11 +5,11 @@ in the ``X-Gotify-Key`` header, never in the URL), each text frame is one ``Mess
 (``id``, ``appid``, ``message``, ``title``, ``priority``, ``extras``, ``date``).
 
 The listener runs on its own thread and reconnects after any error, close or server restart
-with exponential backoff (the same :class:`Backoff` as the provider WebSocket listener: doubling,
-capped, with jitter); a refused token (401/403) waits ``refused_retry``. A quiet connection is probed with a
-WebSocket ping every ``ping_interval`` seconds; no answer within another interval means it is
-dead and is replaced. Callbacks run on the listener thread: a UI hands them on (Kivy:
-``Clock.schedule_once``). The token is never logged.
+with exponential backoff (the :class:`Backoff` of the provider WebSocket listener: doubling,
+capped, with jitter); a refused token (401/403) waits ``refused_retry``. A quiet connection is
+probed with a WebSocket ping every ``ping_interval`` seconds; no answer within another interval
+means it is dead and is replaced. Callbacks run on the listener thread: a UI hands them on
+(Kivy: ``Clock.schedule_once``). The token is never logged.
 """
 from __future__ import annotations
 

@@ -328,7 +328,8 @@ class GotifyServer:
             return response
         declared = op["responses"].get(str(response.status_code))
         if declared is None:
-            self.violations.append(f"{op['operationId']}: status {response.status_code} not declared")
+            self.violations.append(
+                f"{op['operationId']}: status {response.status_code} not declared")
         elif "schema" in declared:
             for problem in self.spec.errors(declared["schema"], response.get_json(silent=True)):
                 self.violations.append(f"{op['operationId']} response: {problem}")
