@@ -38,7 +38,8 @@ from flask_sock import Sock
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-SPEC_PATH = Path(os.environ.get("GOTIFY_SPEC", "/work/shared/gotify/spec.json"))
+# A copy of ../shared/gotify/spec.json (MIT, see gotify/LICENSE) so CI needs nothing outside the repo.
+SPEC_PATH = Path(os.environ.get("GOTIFY_SPEC", Path(__file__).with_name("gotify") / "spec.json"))
 ELEVATED = "Requires elevated authentication"
 
 
