@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from authlib.integrations.flask_oauth2.requests import FlaskJsonRequest, FlaskOAuth2Request
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
-from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import Response, request as flask_request
 
@@ -45,6 +45,12 @@ class AuthorizationServer(_AuthorizationServer):
             exc.status_code = 401
             raise
 
+    def get_token_grant(self, request):
+        # RFC 6749 §5.2: a missing grant_type is a missing parameter, not an unsupported grant.
+        if not request.payload.grant_type:
+            raise InvalidRequestError("Missing grant_type")
+        return super().get_token_grant(request)
+
     def save_token(self, token, request) -> None:
         return None  # TokenIssuer stores what it issues
 
@@ -65,6 +71,10 @@ class AuthorizationServer(_AuthorizationServer):
         return None
 
 
+class _OtherMethod(Exception):
+    """The assertion's client is registered for the other JWT method: let that one try."""
+
+
 class ClientAssertion(JWTBearerClientAssertion):
     """client_secret_jwt and private_key_jwt (RFC 7523 §3, OIDC Core §9)."""
 
@@ -73,13 +83,21 @@ class ClientAssertion(JWTBearerClientAssertion):
         self.provider = provider
         self.CLIENT_AUTH_METHOD = method
 
+    def __call__(self, query_client, request):
+        # Authlib tries each registered method in turn; a client of the other JWT method must
+        # not fail here, or private_key_jwt would never be reached after client_secret_jwt.
+        try:
+            return super().__call__(query_client, request)
+        except _OtherMethod:
+            return None
+
     def get_audiences(self) -> list[str]:
         # RFC 7523 §3: aud identifies the authorization server: the issuer or an endpoint URL.
         return self.provider.assertion_audiences()
 
     def resolve_client_public_key(self, client: RegisteredClient):
         if client.row.auth_method != self.CLIENT_AUTH_METHOD:
-            raise InvalidClientError(description="The client uses another authentication method")
+            raise _OtherMethod()
         if self.CLIENT_AUTH_METHOD == "client_secret_jwt":
             return client.shared_secret_key()
         return client.public_keys()

@@ -57,7 +57,8 @@ class TokenIssuer:
              "jti": jti, "scope": grant.scope,
              **({"auth_time": int(grant.auth_time)} if grant.auth_time else {}),
              **({"acr": grant.acr} if grant.acr else {})},
-            self.keys.signing_key(self.settings.access_token_signing_alg))
+            self.keys.signing_key(self.settings.access_token_signing_alg),
+            algorithms=[self.settings.access_token_signing_alg])
         response: dict = {"access_token": access_token, "token_type": "Bearer",
                           "expires_in": self.settings.access_token_lifetime, "scope": grant.scope}
         refresh_token = None
@@ -92,7 +93,9 @@ class TokenIssuer:
             claims["urn:openid:params:jwt:claim:auth_req_id"] = grant.auth_req_id
             if refresh_token:
                 claims["urn:openid:params:jwt:claim:rt_hash"] = _half_hash(refresh_token, alg)
-        return jwt.encode({"alg": alg, "kid": self._kid(alg)}, claims, self.keys.signing_key(alg))
+        # An explicit list: joserfc refuses PS256 by default ("not recommended").
+        return jwt.encode({"alg": alg, "kid": self._kid(alg)}, claims, self.keys.signing_key(alg),
+                          algorithms=[alg])
 
     def _kid(self, alg: str) -> str:
         return self.keys.signing_key(alg).kid
