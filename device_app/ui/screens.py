@@ -1,0 +1,100 @@
+"""The screens: welcome (enroll), home (pending requests), history, code, settings, scan.
+
+Layout is in the .kv file of each screen; these classes hold the few properties the layout
+binds to and fill their lists from the core objects the app hands them.
+"""
+
+from __future__ import annotations
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.properties import BooleanProperty, ColorProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+from device_app.core.inbox import HistoryEntry, PendingRequest
+from device_app.core.store import Account
+
+from . import theme
+from .camera import camera_available
+from .widgets import (AccountRow, CodeCard, FileChooserPopup, HistoryRow, PastePopup, RequestCard,
+                      sync_children)
+
+
+class WelcomeScreen(Screen):
+    status = StringProperty("")
+    status_colour = ColorProperty(theme.MUTED)
+    enrolled = BooleanProperty(False)
+    has_camera = BooleanProperty(False)
+
+    def on_kv_post(self, base_widget) -> None:
+        self.has_camera = camera_available()
+
+    def set_status(self, text: str, colour=theme.MUTED, enrolled: bool = False) -> None:
+        self.status, self.status_colour, self.enrolled = text, colour, enrolled
+
+    def open_file_chooser(self) -> None:
+        FileChooserPopup(action=App.get_running_app().enroll_image).open()
+
+    def open_paste(self) -> None:
+        PastePopup(action=App.get_running_app().enroll_text).open()
+
+
+class HomeScreen(Screen):
+    banner = StringProperty("")
+    banner_colour = ColorProperty(theme.PRIMARY)
+    empty = BooleanProperty(True)
+
+    def show(self, items: list[PendingRequest], labels: dict[str, str]) -> None:
+        self.empty = not items
+        cards = sync_children(self.ids.request_list, [i.request_id for i in items],
+                              lambda _key: RequestCard(), lambda card: card.request_id)
+        for card, item in zip(cards, items):
+            card.show(item, labels.get(item.account_id, ""))
+
+    def tick(self) -> None:
+        for card in self.ids.request_list.children:
+            card.tick()
+
+    def set_banner(self, text: str, colour) -> None:
+        self.banner, self.banner_colour = text, colour
+        Clock.unschedule(self._clear_banner)
+        Clock.schedule_once(self._clear_banner, 8)
+
+    def _clear_banner(self, _dt: float) -> None:
+        self.banner = ""
+
+
+class HistoryScreen(Screen):
+    empty = BooleanProperty(True)
+
+    def show(self, entries: list[HistoryEntry]) -> None:
+        self.empty = not entries
+        rows = sync_children(self.ids.history_list, [e.request_id for e in entries],
+                             lambda _key: HistoryRow(), lambda row: row.request_id)
+        for row, entry in zip(rows, entries):
+            row.show(entry)
+
+
+class CodeScreen(Screen):
+    empty = BooleanProperty(True)
+
+    def show(self, accounts: list[Account]) -> None:
+        self.empty = not accounts
+        cards = sync_children(self.ids.code_list, [a.device_id for a in accounts],
+                              lambda _key: CodeCard(), lambda card: card.device_id)
+        for card, account in zip(cards, accounts):
+            card.show(account)
+
+    def tick(self) -> None:
+        for card in self.ids.code_list.children:
+            card.tick()
+
+
+class SettingsScreen(Screen):
+    data_dir = StringProperty("")
+
+    def show(self, accounts: list[Account], states: dict[str, str]) -> None:
+        rows = sync_children(self.ids.account_list, [a.device_id for a in accounts],
+                             lambda _key: AccountRow(), lambda row: row.device_id)
+        for row, account in zip(rows, accounts):
+            row.show(account, states.get(account.device_id))

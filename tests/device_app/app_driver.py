@@ -1,0 +1,154 @@
+"""Runs the real device app with a remote control for tests (never shipped with the app).
+
+    python tests/device_app/app_driver.py --control-port P [ciba-device options]
+
+starts ``device_app.main.create_app`` and, once the app runs, listens on 127.0.0.1:P for JSON
+lines. Each command runs on the Kivy thread (Clock.schedule_once) and is answered with one JSON
+line. Buttons are pressed with real touch events at their centre on the window, so a hidden,
+covered or disabled button does not react, just as for a person.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from device_app.main import create_app  # noqa: E402
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    port = int(argv[argv.index("--control-port") + 1])
+    del argv[argv.index("--control-port"):argv.index("--control-port") + 2]
+    app = create_app(argv)
+
+    from kivy.clock import Clock
+    Clock.schedule_once(lambda _dt: Control(app, port).start(), 0.5)
+    app.run()
+
+
+class Control:
+    def __init__(self, app, port: int) -> None:
+        self.app, self.port = app, port
+
+    def start(self) -> None:
+        server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._serve, args=(server,), daemon=True).start()
+
+    def _serve(self, server: socket.socket) -> None:
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rw") as stream:
+            for line in stream:
+                stream.write(json.dumps(self._on_ui_thread(json.loads(line))) + "\n")
+                stream.flush()
+
+    def _on_ui_thread(self, command: dict) -> dict:
+        from kivy.clock import Clock
+        done = threading.Event()
+        answer: dict = {}
+
+        def run(_dt: float) -> None:
+            try:
+                answer["result"] = getattr(self, "cmd_" + command["cmd"])(**command.get("args", {}))
+            except Exception as exc:
+                answer["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+            done.set()
+
+        Clock.schedule_once(run, 0)
+        if not done.wait(20):
+            return {"error": "timeout on the UI thread"}
+        return answer
+
+    # finding widgets ---------------------------------------------------------------------
+    def _roots(self):
+        from kivy.core.window import Window
+        return list(Window.children)  # the root view and any open popups (topmost first)
+
+    def _find(self, wid: str, card: str | None = None):
+        from device_app.ui.widgets import AccountRow, RequestCard
+        for root in self._roots():
+            for widget in root.walk(restrict=True):
+                if card is not None:
+                    if isinstance(widget, (RequestCard, AccountRow)) and card in (
+                            getattr(widget, "request_id", None), getattr(widget, "device_id", None)):
+                        return widget.ids[wid]
+                elif wid in getattr(widget, "ids", {}):
+                    return widget.ids[wid]
+        raise LookupError(f"no widget with id {wid!r}" + (f" in {card}" if card else ""))
+
+    # commands ----------------------------------------------------------------------------
+    def cmd_state(self) -> dict:
+        ids = self.app.view.ids
+        return {
+            "screen": self.app.screens.current,
+            "connection": self.app.view.connection,
+            "welcome_status": ids.welcome.status,
+            "enrolled": ids.welcome.enrolled,
+            "banner": ids.home.banner,
+            "popups": [type(w).__name__ for w in self._roots()[:-1]],
+            "cards": [{"request_id": c.request_id, "client_name": c.client_name,
+                       "binding_message": c.binding_message, "scopes": c.scopes_text,
+                       "details": c.details_text, "countdown": c.countdown_text, "busy": c.busy}
+                      for c in reversed(ids.home.ids.request_list.children)],
+            "history": [{"request_id": r.request_id, "outcome": r.outcome, "reason": r.reason}
+                        for r in reversed(ids.history.ids.history_list.children)],
+            "codes": [{"device_id": c.device_id, "code": c.code, "seconds": c.seconds_text}
+                      for c in reversed(ids.code.ids.code_list.children)],
+            "accounts": [{"device_id": r.device_id, "title": r.title, "state": r.state_text}
+                         for r in reversed(ids.settings.ids.account_list.children)],
+        }
+
+    def cmd_text(self, id: str, card: str | None = None) -> str:
+        return self._find(id, card).text
+
+    def cmd_press(self, id: str, card: str | None = None) -> str:
+        from kivy.tests.common import UnitTestTouch
+        widget = self._find(id, card)
+        if widget.disabled or widget.opacity == 0:
+            raise RuntimeError(f"{id} is disabled or hidden")
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        return f"pressed {id} at {x:.0f},{y:.0f}"
+
+    def cmd_set_text(self, id: str, text: str) -> str:
+        self._find(id).text = text
+        return "ok"
+
+    def cmd_choose_file(self, path: str) -> str:
+        chooser = self._find("chooser")
+        chooser.path = os.path.dirname(path)
+        chooser.selection = [path]
+        return "ok"
+
+    def cmd_screenshot(self, path: str) -> str:
+        from kivy.core.window import Window
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = Window.screenshot(name=str(target.with_name(target.stem + "%(counter)04d.png")))
+        os.replace(written, target)
+        return str(target)
+
+    def cmd_window(self) -> list:
+        from kivy.core.window import Window
+        return list(Window.size)
+
+    def cmd_quit(self) -> str:
+        self.app.stop()
+        return "bye"
+
+
+if __name__ == "__main__":
+    main()
