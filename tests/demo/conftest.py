@@ -1,0 +1,107 @@
+"""Fixtures for the demo: ``ciba-provider demo`` as a real process, a Chromium browser
+(Playwright with Debian's /usr/bin/chromium), and the "phone" that approves or denies."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+
+import pytest
+
+from .processes import Process, console_script, free_port, wait_http
+
+CHROMIUM = os.environ.get("CIBA_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@dataclass
+class Demo:
+    process: Process
+    provider: str
+    kiosk: str
+    api: str
+    password: str
+
+
+def start_demo(instance: str, *extra: str, ports: tuple[int, int, int] | None = None) -> Demo:
+    provider_port, kiosk_port, api_port = ports or (free_port(), free_port(), free_port())
+    argv = console_script("ciba-provider", "server.cli") + [
+        "demo", "--instance", instance, "--provider-port", str(provider_port),
+        "--kiosk-port", str(kiosk_port), "--api-port", str(api_port), *extra]
+    process = Process(argv)
+    try:
+        process.wait_for(r"^Ready\.$", timeout=30)
+        kiosk = f"http://127.0.0.1:{kiosk_port}"
+        wait_http(kiosk + "/healthz", process=process)
+        password = process.wait_for(r"User\s+alice, password (\S+)").group(1)
+    except BaseException:
+        process.kill()
+        raise
+    return Demo(process, f"http://127.0.0.1:{provider_port}", kiosk,
+                f"http://127.0.0.1:{api_port}", password)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo with the kiosk in poll mode, polling every second."""
+    instance = str(tmp_path_factory.mktemp("demo") / "instance")
+    running = start_demo(instance, "--fresh", "--delivery", "poll", "--polling-interval", "1")
+    yield running
+    running.process.interrupt()
+
+
+@pytest.fixture(scope="module")
+def short_demo(tmp_path_factory):
+    """A demo whose kiosk asks for 3-second requests, so that an expiry is quick to see."""
+    instance = str(tmp_path_factory.mktemp("short-demo") / "instance")
+    running = start_demo(instance, "--delivery", "poll", "--polling-interval", "1",
+                         "--request-expiry", "3")
+    yield running
+    running.process.interrupt()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+class ConsolePhone:
+    """Decides through the console channel: the approval link the provider prints, opened in
+    a phone-sized page, alice signs in and presses Accept or Deny.
+
+    TODO(devices): decide with a device enrolled through /device/enroll and a signed decision
+    once the device API lands; the tests only call ``decide``."""
+
+    def __init__(self, demo: Demo, browser) -> None:
+        self.demo, self.browser = demo, browser
+
+    def decide(self, binding_message: str, action: str) -> None:
+        line = self.demo.process.wait_for(
+            re.escape(f"(binding message: {binding_message}). Approve or deny at: ") + r"(\S+)")
+        context = self.browser.new_context(viewport={"width": 390, "height": 780})
+        try:
+            page = context.new_page()
+            page.goto(line.group(1))
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", self.demo.password)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#accept")
+            assert binding_message in page.content()  # the same message on the phone
+            page.click("#accept" if action == "accept" else "#deny")
+            page.wait_for_load_state()
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def phone(demo, browser) -> ConsolePhone:
+    return ConsolePhone(demo, browser)

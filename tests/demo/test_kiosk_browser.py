@@ -1,0 +1,96 @@
+"""The kiosk in a real browser against ``ciba-provider demo``: approve, deny, expire, unknown
+user; screenshots of the three main states go to assets/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
+BINDING = re.compile(r"^LIB-4 · [2-9A-HJKMNP-TV-Z]{4}$")
+
+
+def open_kiosk(browser, url: str, width: int = 1280, height: int = 800):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#screen-start:not([hidden])")
+    return context, page
+
+
+@pytest.fixture
+def kiosk(demo, browser):
+    context, page = open_kiosk(browser, demo.kiosk)
+    yield page
+    context.close()
+
+
+def sign_in(page, hint: str = "alice") -> str:
+    page.fill("#login-hint", hint)
+    page.click("#login-button")
+    page.wait_for_selector("#screen-waiting:not([hidden])")
+    message = page.text_content("#binding-message").strip()
+    assert BINDING.match(message), message
+    assert "Check your phone" in page.text_content("#screen-waiting")
+    assert re.match(r"^\d:\d\d$", page.text_content("#countdown"))
+    return message
+
+
+def test_approve_shows_the_loans(kiosk, phone):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-start.png"))
+    message = sign_in(kiosk)
+    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-waiting.png"))
+    phone.decide(message, "accept")
+    kiosk.wait_for_selector("#screen-welcome:not([hidden])", timeout=15000)
+    assert kiosk.text_content("#welcome-title") == "Welcome, Alice Liddell"
+    loans = kiosk.locator("#loans li")
+    assert loans.count() >= 2
+    assert "Due" in loans.first.text_content()
+    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-welcome.png"))
+    kiosk.click("#done-button")
+    kiosk.wait_for_selector("#screen-start:not([hidden])")
+    assert kiosk.input_value("#login-hint") == ""
+
+
+def test_deny_says_so(kiosk, phone):
+    message = sign_in(kiosk)
+    phone.decide(message, "deny")
+    kiosk.wait_for_selector("#screen-message:not([hidden])", timeout=15000)
+    assert kiosk.text_content("#message-title") == "Sign-in declined"
+    assert "denied on your phone" in kiosk.text_content("#message-text")
+    kiosk.click("#again-button")
+    kiosk.wait_for_selector("#screen-start:not([hidden])")
+
+
+def test_expiry_says_time_ran_out(short_demo, browser):
+    context, page = open_kiosk(browser, short_demo.kiosk)
+    sign_in(page)  # a 3-second request that nobody answers
+    page.wait_for_selector("#screen-message:not([hidden])", timeout=15000)
+    assert page.text_content("#message-title") == "Time ran out"
+    assert "expired" in page.text_content("#message-text")
+    context.close()
+
+
+def test_unknown_user_is_told(kiosk):
+    kiosk.fill("#login-hint", "nobody-here")
+    kiosk.click("#login-button")
+    kiosk.wait_for_selector("#screen-message:not([hidden])")
+    assert kiosk.text_content("#message-title") == "Member not found"
+    assert "nobody-here" in kiosk.text_content("#message-text")
+
+
+def test_phone_sized_screen_fits(demo, browser):
+    context, page = open_kiosk(browser, demo.kiosk, 375, 667)
+    sign_in(page)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, "the waiting screen scrolls sideways on a phone"
+    box = page.locator("#binding-message").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+    page.click("#cancel-button")
+    page.wait_for_selector("#screen-start:not([hidden])")
+    context.close()
