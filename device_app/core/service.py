@@ -79,17 +79,19 @@ class DeviceService:
         return self._clients[device_id]
 
     def enroll_text(self, text: str, on_done: Callable[[Account], None],
-                    on_error: Callable[[Exception], None], display_name: str | None = None) -> None:
+                    on_error: Callable[[Exception], None], display_name: str | None = None,
+                    push: str = "websocket") -> None:
         """Enroll from an enrollment link (either form); starts listening when done."""
         def work() -> Account:
-            return enroll(self.store, parse_enrollment_uri(text), display_name)
+            return enroll(self.store, parse_enrollment_uri(text), display_name, push)
         in_background(work, lambda account: self._enrolled(account, on_done), on_error, self.dispatch)
 
     def enroll_image(self, path: str, on_done: Callable[[Account], None],
-                     on_error: Callable[[Exception], None], display_name: str | None = None) -> None:
+                     on_error: Callable[[Exception], None], display_name: str | None = None,
+                     push: str = "websocket") -> None:
         """Enroll from an image of the enrollment QR code."""
         def work() -> Account:
-            return enroll(self.store, parse_enrollment_uri(decode_file(path)), display_name)
+            return enroll(self.store, parse_enrollment_uri(decode_file(path)), display_name, push)
         in_background(work, lambda account: self._enrolled(account, on_done), on_error, self.dispatch)
 
     def _enrolled(self, account: Account, on_done: Callable[[Account], None]) -> None:

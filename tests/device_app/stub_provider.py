@@ -32,6 +32,7 @@ class StubProvider:
         self.sockets: dict[str, list[Any]] = {}
         self.lock = threading.Lock()
         self.issuer = ""
+        self.gotify: dict[str, str] | None = None  # {"url", "client_token", "app_token"} when set
         self._routes()
 
     # lifecycle ---------------------------------------------------------------------------
@@ -74,6 +75,10 @@ class StubProvider:
             "created_at": now, "expires_at": now + lifetime, "status": "pending", **extra,
         }
         self.push(username, {"type": "login_request", "request": self.public(request_id)})
+        if self.gotify:
+            import requests
+            requests.post(self.gotify["url"] + "/message", headers={"X-Gotify-Key": self.gotify["app_token"]},
+                          json={"title": "Login request", "message": "Open the app"}, timeout=5)
         return request_id
 
     def resolve(self, request_id: str, status: str) -> None:
@@ -132,6 +137,11 @@ class StubProvider:
             raise PermissionError("htm/htu")
         return self.devices[kid] | {"device_id": kid}
 
+    def _channel(self, push: str) -> dict[str, str]:
+        if push == "gotify" and self.gotify:
+            return {"type": "gotify", "url": self.gotify["url"], "client_token": self.gotify["client_token"]}
+        return {"type": "websocket", "url": self.issuer.replace("http", "ws") + "/device/ws"}
+
     def _routes(self) -> None:
         app = self.app
 
@@ -154,7 +164,7 @@ class StubProvider:
             return jsonify(device_id=device_id, issuer=self.issuer,
                            user={"username": username, "name": username.capitalize() + " Liddell"},
                            totp={"secret": "GC4KDBMYUY5BIFPRE3FIMDYGBRIQEBOR", "digits": 6, "period": 30, "algorithm": "SHA1"},
-                           channel={"type": "websocket", "url": self.issuer.replace("http", "ws") + "/device/ws"}), 201
+                           channel=self._channel(body.get("push", "websocket"))), 201
 
         @app.get("/device/requests")
         def list_requests():

@@ -129,3 +129,23 @@ def test_service_end_to_end(stub, service):
 
     service.remove_account(account.device_id)
     assert service.accounts() == []
+
+
+def test_service_with_the_gotify_channel(stub, service):
+    from tests.support.gotify_server import GotifyServer
+
+    gotify = GotifyServer().start()
+    try:
+        tokens = gotify.add_account("alice", "alice-gotify-pw")
+        stub.gotify = {"url": gotify.url, "client_token": tokens["client"]["token"],
+                       "app_token": tokens["app"]["token"]}
+        done = []
+        service.enroll_text(stub.enrollment_uri(), done.append, pytest.fail, push="gotify")
+        account = wait_for(lambda: done and done[0])
+        assert account.push == "gotify"
+        wait_for(lambda: service.states.get(account.device_id) == "connected")
+        request_id = stub.create_request(binding_message="VIA GOTIFY")
+        wait_for(lambda: service.inbox.get(request_id))  # the Gotify nudge made it fetch
+    finally:
+        service.stop()
+        gotify.stop()
