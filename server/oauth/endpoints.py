@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
+from authlib.oauth2.rfc6749.errors import UnsupportedTokenTypeError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 
 from ..security import digest
@@ -16,9 +17,18 @@ class _Lookup:
 
     CLIENT_AUTH_METHODS = list(AUTH_METHODS)
 
+    def check_params(self, request, client) -> None:
+        # RFC 7009 §2.2.1 / RFC 6749 §5.2: unsupported_token_type is a 400, not Authlib's 401.
+        try:
+            super().check_params(request, client)
+        except UnsupportedTokenTypeError as exc:
+            exc.status_code = 400
+            raise
+
     def query_token(self, token_string: str, token_type_hint: str | None):
+        # The hint only orders the search (RFC 7662 §2.1, RFC 7009 §2.1).
         p = self.server.provider
-        if token_type_hint != "refresh_token" and token_string.count(".") == 2:
+        if token_string.count(".") == 2:
             found = p.tokens.verify_access_token(token_string)
             if found:
                 claims, record = found

@@ -103,22 +103,31 @@ class RefreshTokenGrant(_RefreshTokenGrant):
             record = token_repo.by_refresh_hash(s, digest(refresh_token))
             if record is None or record.revoked or (record.refresh_expires_at or 0) <= p.clock.now():
                 return None
-            if not token_repo.mark_rotated(s, record.id):
+            if record.rotated:
                 # Reuse of a rotated refresh token: treat as stolen, revoke the grant.
                 token_repo.revoke_grant(s, record.grant_id)
                 s.commit()
                 return None
+        # Rotation happens in issue_token, once the client and scope checks have passed, so a
+        # refused request (wrong client, broader scope) does not burn the refresh token.
         return StoredToken(record)
 
     def authenticate_user(self, refresh_token: "StoredToken"):
         with self.provider.db.session() as s:
             user = users.get(s, refresh_token.record.user_id)
-            if user is not None:
-                s.expunge(user)
+            if user is None or user.disabled:
+                raise errors.InvalidGrantError("The user can no longer be authenticated")
+            s.expunge(user)
             return user
 
     def issue_token(self, user, refresh_token: "StoredToken"):
         record = refresh_token.record
+        with self.provider.db.session() as s:
+            if not token_repo.mark_rotated(s, record.id):
+                # Another request rotated it first: the same token was used twice.
+                token_repo.revoke_grant(s, record.grant_id)
+                s.commit()
+                raise errors.InvalidGrantError()
         scope = self.request.payload.scope or record.scope
         if "offline_access" not in scope.split():
             scope += " offline_access"  # a narrowed refresh keeps the rotation chain alive
@@ -128,7 +137,7 @@ class RefreshTokenGrant(_RefreshTokenGrant):
             self.request.client))
 
     def revoke_old_credential(self, refresh_token) -> None:
-        return None  # rotated atomically in authenticate_refresh_token
+        return None  # rotated atomically in issue_token
 
 
 class StoredToken:

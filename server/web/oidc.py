@@ -75,7 +75,7 @@ def userinfo():
         return response
     with p.db.session() as s:
         user = users.get(s, record.user_id)
-    if user is None:
+    if user is None or user.disabled:
         response = jsonify(error="invalid_token", error_description="The user no longer exists")
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
