@@ -154,6 +154,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
                     + f". It expires in {started.expires_in} s; "
                     + (f"polling every {started.interval} s." if receiver is None
                        else f"waiting for the ping at http://{args.listen}/."))
+        spinner.say(f"auth_req_id: {started.auth_req_id}")
         tokens = _wait(client, started, spinner, receiver)
         spinner.say("Approved.")
         _print_tokens(client, tokens, out, err)

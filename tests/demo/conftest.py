@@ -105,3 +105,48 @@ class ConsolePhone:
 @pytest.fixture
 def phone(demo, browser) -> ConsolePhone:
     return ConsolePhone(demo, browser)
+
+
+APPROVAL_TOKEN = "demo-tests-approval-token"
+
+
+@dataclass
+class Provider:
+    process: Process
+    issuer: str
+    instance: str
+
+    def cli(self, *args: str) -> str:
+        """Run ``ciba-provider ARGS --instance ...`` and return its output."""
+        import subprocess
+
+        done = subprocess.run(console_script("ciba-provider", "server.cli") + [
+            *args, "--instance", self.instance], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def testing_decision(self, auth_req_id: str, action: str) -> None:
+        import requests
+
+        response = requests.post(self.issuer + "/testing/ciba-approval",
+                                 data={"auth_req_id": auth_req_id, "action": action},
+                                 headers={"Authorization": f"Bearer {APPROVAL_TOKEN}"})
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture(scope="module")
+def provider_process(tmp_path_factory):
+    """``ciba-provider serve`` with the conformance-testing approval hook switched on."""
+    instance = str(tmp_path_factory.mktemp("provider") / "instance")
+    port = free_port()
+    process = Process(console_script("ciba-provider", "server.cli") + [
+        "serve", "--port", str(port), "--instance", instance],
+        env={"CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN})
+    issuer = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(issuer + "/.well-known/openid-configuration", process=process)
+    except BaseException:
+        process.kill()
+        raise
+    yield Provider(process, issuer, instance)
+    process.interrupt()
