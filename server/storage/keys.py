@@ -14,9 +14,9 @@ def add(s: Session, key: SigningKey) -> None:
 
 
 def published(s: Session) -> list[SigningKey]:
-    """Every key whose public half is in the JWKS: newest first."""
+    """Every key whose public half is in the JWKS: the latest to start signing first."""
     return list(s.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))
-                          .order_by(SigningKey.created_at.desc())))
+                          .order_by(SigningKey.active_from.desc(), SigningKey.created_at.desc())))
 
 
 def retire(s: Session, kid: str, now: float) -> None:
