@@ -38,7 +38,8 @@ def in_background(work: Callable[[], Any], on_result: Callable[[Any], None],
         try:
             result = work()
         except Exception as exc:  # reported to the person, never swallowed
-            dispatch(lambda: on_error(exc))
+            error = exc  # ``exc`` is unbound after the except block; the lambda runs later
+            dispatch(lambda: on_error(error))
             return
         dispatch(lambda: on_result(result))
 

@@ -10,6 +10,7 @@ import pytest
 
 from device_app.core.service import DeviceService
 
+from provider_process import ProviderProcess
 from stub_provider import StubProvider
 
 
@@ -34,6 +35,14 @@ class LockedDispatch:
     def __call__(self, fn: Callable[[], None]) -> None:
         with self.lock:
             fn()
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory):
+    """A real ``ciba-provider serve`` on 127.0.0.1 with user alice and a poll-mode client."""
+    process = ProviderProcess(tmp_path_factory.mktemp("provider")).setup().start()
+    yield process
+    process.close()
 
 
 @pytest.fixture

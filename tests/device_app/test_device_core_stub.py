@@ -5,7 +5,8 @@ import requests
 
 from conftest import wait_for
 from device_app.core.api import ProviderClient, ProviderError
-from device_app.core.enrollment import enroll, parse_enrollment_uri
+from device_app.core.enrollment import EnrollmentLinkError, enroll, parse_enrollment_uri
+from device_app.core.service import DeviceService
 from device_app.core.store import AccountStore
 from device_app.core.ws_listener import Backoff, WebSocketListener
 
@@ -149,3 +150,13 @@ def test_service_with_the_gotify_channel(stub, service):
     finally:
         service.stop()
         gotify.stop()
+
+
+def test_errors_come_back_through_dispatch_later(data_dir):
+    """The error callback runs after the worker's except block has ended (as with Clock)."""
+    queued, errors = [], []
+    svc = DeviceService(data_dir, dispatch=queued.append)
+    svc.enroll_text("not a link", pytest.fail, errors.append)
+    wait_for(lambda: queued)
+    queued[0]()
+    assert isinstance(errors[0], EnrollmentLinkError)
