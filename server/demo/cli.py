@@ -28,6 +28,8 @@ DEFAULT_INSTANCE = "ciba-demo"
 STATE_FILE = "demo.json"
 KIOSK_CLIENT_ID = "library-kiosk"
 USERNAME = "alice"
+#: The QR code printed at start stays valid this long (seconds), time to install the app.
+ENROLLMENT_CODE_LIFETIME = 3600
 
 
 @dataclass
@@ -138,7 +140,9 @@ def _build_apps(instance: Path, where: Endpoints, args: argparse.Namespace) -> d
     from .kiosk import KioskConfig, create_kiosk_app
     from .resource_api import create_resource_api
 
-    settings = Settings.from_env(instance_path=str(instance), issuer=where.issuer)
+    overrides = {} if "CIBA_ENROLLMENT_CODE_LIFETIME" in os.environ else \
+        {"enrollment_code_lifetime": ENROLLMENT_CODE_LIFETIME}
+    settings = Settings.from_env(instance_path=str(instance), issuer=where.issuer, **overrides)
     provider_app = create_app(settings)
     provider = provider_app.extensions["ciba"]
     offered = provider.delivery_modes_supported
@@ -239,10 +243,14 @@ def _banner(apps: dict, where: Endpoints) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
-    qr = enrollment_qr(provider, USERNAME)
-    if qr:
-        print("Enroll the device app for alice: run ciba-device, choose Scan QR code, and scan:\n")
+    enrollment = enrollment_for(provider, USERNAME)
+    if enrollment:
+        qr, offer = enrollment
+        minutes = max(1, round((offer.expires_at - provider.clock.now()) / 60))
+        print(f"Enroll the device app for alice: run ciba-device, choose Scan QR code, and scan\n"
+              f"this code (valid {minutes} min, once; a restart of the demo prints a new one):\n")
         print(qr, flush=True)
+        print(f"Or paste this enrollment link into the app: {offer.uri}")
     else:
         print("Device enrollment is not available in this build: each sign-in request prints an\n"
               "approval link below (\"Approve or deny at: ...\"); open it and sign in as alice.")
@@ -250,10 +258,15 @@ def _banner(apps: dict, where: Endpoints) -> None:
           "Press Ctrl-C to stop.\nReady.", flush=True)
 
 
-def enrollment_qr(provider, username: str) -> str | None:
-    """The terminal QR code (and link) that enrolls a device for the user, when devices exist."""
-    try:
-        from ..cli_devices import enrollment_text  # type: ignore[attr-defined]
-    except ImportError:
+def enrollment_for(provider, username: str):
+    """(terminal QR text, offer) enrolling a device for the user, or None without devices."""
+    from ..admin import list_users
+
+    devices = getattr(provider, "devices", None)
+    if devices is None or not hasattr(devices, "new_enrollment"):
         return None
-    return enrollment_text(provider, username)
+    from ..devices.qr import terminal_text
+
+    user = next(u for u in list_users(provider) if u.username == username)
+    offer = devices.new_enrollment(user.id)
+    return terminal_text(offer.uri), offer

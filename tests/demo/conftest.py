@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -102,10 +103,41 @@ class ConsolePhone:
             context.close()
 
 
-@pytest.fixture
-def phone(demo, browser) -> ConsolePhone:
-    return ConsolePhone(demo, browser)
+class DevicePhone:
+    """alice's phone as the device app does it (device_app.core): enrolled with the link the
+    demo printed, it fetches its pending requests and sends a decision signed with its key."""
 
+    def __init__(self, enrollment_uri: str, data_dir: str) -> None:
+        from device_app.core.api import ProviderClient
+        from device_app.core.enrollment import enroll, parse_enrollment_uri
+        from device_app.core.store import AccountStore
+
+        store = AccountStore(data_dir)
+        account = enroll(store, parse_enrollment_uri(enrollment_uri), display_name="Alice's phone")
+        self.client = ProviderClient(account, store.keys.load(account.device_id))
+
+    def decide(self, binding_message: str, action: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = [r for r in self.client.list_requests()
+                     if r.get("binding_message") == binding_message]
+            if shown:
+                break
+            assert time.monotonic() < deadline, f"no request showing {binding_message!r}"
+            time.sleep(0.2)
+        result = self.client.decide(shown[0]["request_id"], action == "accept", binding_message)
+        assert result.outcome == ("approved" if action == "accept" else "denied"), result
+
+
+@pytest.fixture(scope="module")
+def phone(demo, browser, tmp_path_factory):
+    """A device enrolled through the device API when the provider has one, else the console
+    approval page (the fallback channel for a user without a device)."""
+    try:
+        uri = demo.process.wait_for(r"enrollment link into the app: (\S+)", timeout=0.5).group(1)
+    except AssertionError:
+        return ConsolePhone(demo, browser)
+    return DevicePhone(uri, str(tmp_path_factory.mktemp("phone")))
 
 APPROVAL_TOKEN = "demo-tests-approval-token"
 
