@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         log.warning("CIBA_AUTOMATED_APPROVAL_TOKEN is set: POST /testing/ciba-approval can approve "
                     "any request. Use this only for conformance testing.")
         app.register_blueprint(testing.bp)
+    from .devices.setup import install as install_devices; install_devices(provider)  # noqa: E702
     for extend in provider.web_extensions:
         extend(app)
 

@@ -134,7 +134,7 @@ class Device(Base):
     display_name: Mapped[str] = mapped_column(String(255), default="")
     public_jwk: Mapped[str] = mapped_column(Text)
     push_channel: Mapped[str] = mapped_column(String(16), default="websocket")
-    totp_secret: Mapped[str] = mapped_column(String(64))
+    totp_secret: Mapped[str] = mapped_column(String(128))  # sealed with SecretBox
     created_at: Mapped[float] = mapped_column(Float)
     last_seen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -1,0 +1,83 @@
+"""Background work of a process that holds device sockets, one loop per process.
+
+Every ``interval`` seconds:
+
+- expired requests are withdrawn (``oauth.decisions.sweep_expired``: marks them expired and sends
+  ``request_resolved``). Several processes may run this loop; a lease in storage (a single-use
+  key per time slot) lets only one of them sweep per slot, so devices hear each expiry once;
+- devices revoked by another process that could not reach this one (the CLI without Redis) are
+  dropped from this process's hub;
+- old single-use markers are purged now and then.
+
+It starts with the first WebSocket a process accepts (after any fork), as a daemon thread, which
+is a greenlet under gunicorn's gevent worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..notify.hub import Hub
+from ..oauth.decisions import sweep_expired
+from ..storage import devices as device_repo, replay
+
+if TYPE_CHECKING:
+    from ..provider import Provider
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY = 300  # seconds
+
+
+class Housekeeper:
+    def __init__(self, provider: "Provider", hub: Hub, interval: float = 2.0) -> None:
+        self.p = provider
+        self.hub = hub
+        self.interval = interval
+        self._started = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._revoked_checked = provider.clock.now()
+        self._last_purge = 0.0
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._run, name="ciba-housekeeping", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("device housekeeping failed")
+
+    def tick(self) -> dict:
+        now = self.p.clock.now()
+        done = {"expired": 0, "dropped": 0}
+        slot = int(now // self.interval)
+        with self.p.db.session() as s:
+            won = replay.use_once(s, f"lease:sweep_expired:{slot}", now + 60 * self.interval, now)
+        if won:
+            done["expired"] = sweep_expired(self.p)
+        if len(self.hub):
+            since, self._revoked_checked = self._revoked_checked - 5 * self.interval, now
+            with self.p.db.session() as s:
+                revoked = set(device_repo.revoked_since(s, since))
+            if revoked & self.hub.connected_devices():
+                done["dropped"] = self.hub.drop_devices(revoked)
+        else:
+            self._revoked_checked = now
+        if time.monotonic() - self._last_purge > PURGE_EVERY:
+            self._last_purge = time.monotonic()
+            with self.p.db.session() as s:
+                replay.purge(s, now)
+        return done

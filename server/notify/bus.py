@@ -1,0 +1,121 @@
+"""The event bus between provider processes.
+
+Any process may create a request, decide one or revoke a device, while the device's WebSocket
+lives in one process (one gunicorn worker) only. Events therefore go through a bus that every
+process listens to:
+
+- ``InProcessBus`` (default): delivers to the handlers of this process, at once, in the caller.
+  Right for one process (``ciba-provider serve``, one gunicorn worker).
+- ``RedisBus`` (``CIBA_REDIS_URL`` set): Redis pub/sub on one channel per issuer; each process
+  listens from one background thread (a greenlet under gevent) started by ``start()``. If Redis
+  cannot be reached, a publish is delivered locally and logged, so this process's sockets still
+  hear it. The ``redis`` package is needed only then (``pip install ciba-stack[redis]``).
+
+Messages are small JSON objects: ``{"kind": "send", "user_id", "message"}`` and
+``{"kind": "drop", "device_ids"}``. They never carry tokens or secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict], None]
+
+
+class InProcessBus:
+    def __init__(self) -> None:
+        self.handlers: list[Handler] = []
+
+    def subscribe(self, handler: Handler) -> None:
+        self.handlers.append(handler)
+
+    def publish(self, message: dict) -> None:
+        self._deliver(message)
+
+    def start(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def _deliver(self, message: dict) -> None:
+        for handler in list(self.handlers):
+            try:
+                handler(message)
+            except Exception:
+                log.exception("bus handler failed for a %s event", message.get("kind"))
+
+
+class RedisBus(InProcessBus):
+    def __init__(self, url: str, namespace: str) -> None:
+        super().__init__()
+        try:
+            import redis
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise RuntimeError("CIBA_REDIS_URL is set but the redis package is not installed "
+                               "(pip install 'ciba-stack[redis]')") from exc
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=5,
+                                           health_check_interval=30)
+        self.channel = "ciba:events:" + hashlib.sha256(namespace.encode()).hexdigest()[:16]
+        self._started = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def publish(self, message: dict) -> None:
+        try:
+            self._redis.publish(self.channel, json.dumps(message, separators=(",", ":")))
+        except Exception as exc:
+            log.error("Redis publish failed (%s); delivering the %s event in this process only",
+                      type(exc).__name__, message.get("kind"))
+            self._deliver(message)
+
+    def start(self, wait: float = 5.0) -> None:
+        """Start listening (once per process, after any fork); waits until subscribed."""
+        with self._lock:
+            if not self._started:
+                self._started = True
+                threading.Thread(target=self._listen, name="ciba-bus", daemon=True).start()
+        self._ready.wait(wait)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _listen(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.channel)
+                self._ready.set()
+                delay = 0.5
+                while not self._stop.is_set():
+                    item = pubsub.get_message(timeout=1.0)
+                    if item and item.get("type") == "message":
+                        try:
+                            message = json.loads(item["data"])
+                        except ValueError:
+                            continue
+                        if isinstance(message, dict):
+                            self._deliver(message)
+            except Exception as exc:
+                log.warning("Redis bus connection lost (%s); reconnecting in %.1f s",
+                            type(exc).__name__, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            finally:
+                try:
+                    pubsub.close()
+                except Exception:
+                    pass
+
+
+def make_bus(redis_url: str, namespace: str) -> InProcessBus:
+    return RedisBus(redis_url, namespace) if redis_url else InProcessBus()

@@ -1,0 +1,142 @@
+"""HTTP glue of the device protocol (docs/device-protocol.md): enrollment, pending requests,
+signed decisions, and the WebSocket (flask-sock) that pushes login requests.
+
+Every call after enrollment carries ``Authorization: Device <jws>``; the WebSocket may carry
+the same JWS as ``device_auth`` query parameter. A bad one is refused with 401 before the
+upgrade. Protocol errors (``DeviceError``) become JSON in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Flask, g, jsonify, request
+from flask_sock import Sock
+
+from ..devices.errors import DeviceError, InvalidRequest
+from ..devices.service import DeviceService
+from ..notify.websocket import DeviceSocket
+from ..storage.models import Device
+from .context import current_provider
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("device", __name__, url_prefix="/device")
+sock = Sock()
+
+#: simple-websocket options: pings find dead peers; device messages are tiny.
+SOCKET_OPTIONS = {"ping_interval": 25, "max_message_size": 16 * 1024}
+RECEIVE_TIMEOUT = 60
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("SOCK_SERVER_OPTIONS", dict(SOCKET_OPTIONS))
+    app.register_blueprint(bp)
+
+
+def _service() -> DeviceService:
+    return current_provider().devices
+
+
+@bp.errorhandler(DeviceError)
+def device_error(exc: DeviceError):
+    response = jsonify(exc.body())
+    response.status_code = exc.status
+    response.headers.update(exc.headers)
+    response.headers["Cache-Control"] = "no-store"
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Device error="invalid_token"'
+    return response
+
+
+def _token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "device" and token.strip():
+        return token.strip()
+    return None
+
+
+def _device() -> Device:
+    return _service().authenticate(_token(), request.method, request.script_root + request.path)
+
+
+def _json_body():
+    try:
+        return json.loads(request.get_data(cache=False, as_text=True) or "null")
+    except ValueError:
+        raise InvalidRequest("the body is not JSON") from None
+
+
+def _no_store(response, status: int = 200):
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/enroll")
+def enroll():
+    body = _service().enroll(_json_body(), request.remote_addr or "unknown")
+    return _no_store(jsonify(body), 201)
+
+
+@bp.get("/enroll")
+def enroll_link():
+    """The https form of the enrollment link, opened in a browser by mistake."""
+    return ("This is a device enrollment link. Open the CIBA device app, choose "
+            "'Paste a link' and paste it there.\n", 200,
+            {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
+
+
+@bp.get("/requests")
+def pending_requests():
+    return _no_store(jsonify(requests=_service().pending(_device())))
+
+
+@bp.get("/requests/<request_id>")
+def one_request(request_id: str):
+    return _no_store(jsonify(_service().request(_device(), request_id)))
+
+
+@bp.post("/requests/<request_id>/decision")
+def decision(request_id: str):
+    device = _device()
+    return _no_store(jsonify(_service().decide(device, request_id, _json_body())))
+
+
+@bp.before_request
+def authenticate_websocket():
+    """Refuse a bad upgrade with HTTP 401 before the WebSocket handshake."""
+    if request.endpoint == "device.websocket":
+        token = _token() or request.args.get("device_auth")
+        g.device = _service().authenticate(token, "GET", request.script_root + request.path)
+
+
+@sock.route("/ws", bp=bp)
+def websocket(ws):
+    p = current_provider()
+    service: DeviceService = p.devices
+    device: Device = g.device
+    conn = DeviceSocket(ws, device.id, device.user_id)
+    p.device_hub.add(conn)
+    try:
+        p.device_bus.start()
+        p.device_housekeeper.start()
+        if not service.is_active(device.id):  # revoked while connecting
+            conn.open([{"type": "device_revoked"}])
+            return
+        pending = service.pending(device)
+        conn.open([{"type": "hello", "device_id": device.id, "pending": len(pending)}]
+                  + [{"type": "login_request", "request": r} for r in reversed(pending)])
+        while not conn.closed:
+            raw = ws.receive(timeout=RECEIVE_TIMEOUT)
+            if raw is None:
+                continue
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get("type") == "ping":
+                conn.send({"type": "pong"})
+    finally:
+        p.device_hub.remove(conn)
