@@ -3,16 +3,18 @@ when the provider offers it), Ctrl-C, nothing left behind; reuse, --fresh and bu
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
 
 import pytest
 import requests
+import websocket
 
 from server.demo.cli import STATE_FILE
 
-from .conftest import start_demo
+from .conftest import DevicePhone, start_demo
 from .processes import Process, console_script, free_port
 
 pytestmark = pytest.mark.slow
@@ -47,6 +49,7 @@ def kiosk_until(session: requests.Session, kiosk: str, *states: str, timeout: fl
 
 def test_demo_runs_a_sign_in_and_stops_cleanly_on_ctrl_c(tmp_path):
     demo = start_demo(str(tmp_path / "demo"))
+    phone = socket_ = None
     try:
         out = demo.process.output
         assert f"Kiosk      {demo.kiosk}" in out
@@ -56,16 +59,32 @@ def test_demo_runs_a_sign_in_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert "ping" in discovery["backchannel_token_delivery_modes_supported"]
         assert requests.get(demo.api + "/loans").status_code == 401
 
+        enrollment = re.search(r"enrollment link into the app: (\S+)", demo.process.output)
+        if enrollment:  # the device API is there: enroll alice's phone and keep its socket open
+            phone = DevicePhone(enrollment.group(1), str(tmp_path / "phone"))
+            socket_ = websocket.create_connection(
+                phone.client.websocket_url(), timeout=10,
+                header=phone.client.auth_header("GET", "/device/ws"))
+            assert json.loads(socket_.recv())["type"] == "hello"
+
         kiosk = requests.Session()
         waiting = kiosk.post(demo.kiosk + "/api/login", json={"login_hint": "alice"}).json()
         assert waiting["state"] == "waiting" and 100 <= waiting["remaining"] <= 120
-        approve_by_console_link(demo, waiting["binding_message"])
+        if phone:
+            pushed = json.loads(socket_.recv())
+            assert pushed["type"] == "login_request"
+            assert pushed["request"]["binding_message"] == waiting["binding_message"]
+            phone.decide(waiting["binding_message"], "accept")
+        else:
+            approve_by_console_link(demo, waiting["binding_message"])
         welcome = kiosk_until(kiosk, demo.kiosk, "welcome", "error", "expired")
         assert welcome["state"] == "welcome", welcome
         assert welcome["name"] == "Alice Liddell" and len(welcome["loans"]) >= 2
         assert kiosk.post(demo.kiosk + "/api/done", json={}).json()["state"] == "start"
     finally:
-        status = demo.process.interrupt()
+        status = demo.process.interrupt()  # with the device's WebSocket still open
+        if socket_ is not None:
+            socket_.close()
     assert status == 0, demo.process.output
     assert "Stopped." in demo.process.output
     assert "Traceback" not in demo.process.output
@@ -118,3 +137,15 @@ def test_a_busy_port_is_reported_clearly(tmp_path):
         assert process.proc.wait(timeout=30) == 2
     assert f"port {port} (--kiosk-port) on 127.0.0.1 is already in use" in process.output
     assert "Traceback" not in process.output
+
+
+def test_ping_delivery_reports_an_expiry_too(tmp_path):
+    demo = start_demo(str(tmp_path / "demo"), "--request-expiry", "2")
+    try:
+        assert "ping delivery" in demo.process.output
+        kiosk = requests.Session()
+        assert kiosk.post(demo.kiosk + "/api/login",
+                          json={"login_hint": "alice"}).json()["state"] == "waiting"
+        assert kiosk_until(kiosk, demo.kiosk, "expired", "error", "welcome")["state"] == "expired"
+    finally:
+        demo.process.interrupt()
