@@ -81,8 +81,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if servers is None:
         return 2
     try:
-        instance = _prepare_instance(args.instance or os.environ.get("CIBA_INSTANCE_PATH")
-                                     or DEFAULT_INSTANCE, args.fresh)
+        # Not $CIBA_INSTANCE_PATH: the demo seeds users and must not land in a real instance.
+        instance = _prepare_instance(args.instance or DEFAULT_INSTANCE, args.fresh)
         apps = _build_apps(instance, where, args)
     except BaseException:
         for server in servers.values():
