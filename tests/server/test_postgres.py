@@ -1,0 +1,165 @@
+"""The poll-mode flow on each supported database: SQLite (always) and a real PostgreSQL server
+(when CIBA_TEST_POSTGRES_URL is set, e.g. postgresql+psycopg://ciba:ciba@127.0.0.1:5432/ciba).
+
+Each PostgreSQL test gets its own schema (dropped afterwards), so runs can share one database.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from urllib.parse import quote
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from server import create_app
+from server.admin import ClientSpec, add_client, add_user
+from server.config import Settings
+from server.storage import replay
+
+from .ciba_helpers import CIBA, assert_error, auth_req_id, decide_request, poll
+from .server_process import ProviderProcess
+
+POSTGRES_URL = os.environ.get("CIBA_TEST_POSTGRES_URL", "")
+needs_postgres = pytest.mark.skipif(
+    not POSTGRES_URL, reason="CIBA_TEST_POSTGRES_URL is not set: no PostgreSQL server to test on")
+
+
+@pytest.fixture
+def pg_schema_url():
+    """A database URL whose connections use a fresh schema of their own."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options={quote('-csearch_path=' + schema)}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=[needs_postgres,
+                                                                     pytest.mark.postgres])])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return ""  # the default: sqlite in the instance folder
+    return request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture
+def db_app(database_url, tmp_path, clock):
+    app = create_app(Settings(instance_path=str(tmp_path / "instance"), issuer="http://op.test",
+                              database_url=database_url), clock=clock)
+    provider = app.extensions["ciba"]
+    if database_url:
+        assert provider.db.engine.dialect.name == "postgresql"
+    yield app
+    provider.db.dispose()
+
+
+@pytest.fixture
+def setup(db_app):
+    from tests.conftest import ClientCreds
+    provider = db_app.extensions["ciba"]
+    add_user(provider, "alice", "alice-password", email="alice@example.com")
+    metadata, secret = add_client(provider, ClientSpec(client_id="kiosk"))
+    return db_app.test_client(), provider, ClientCreds("kiosk", secret, metadata)
+
+
+def test_poll_flow(setup, clock):
+    http, provider, kiosk = setup
+    req = auth_req_id(http, kiosk, scope="openid email offline_access", binding_message="W4SCT")
+    assert_error(poll(http, kiosk, req), 400, "authorization_pending")
+    clock.advance(1)
+    assert_error(poll(http, kiosk, req), 400, "slow_down")
+    clock.advance(10)
+    assert_error(poll(http, kiosk, req), 400, "authorization_pending")
+    decide_request(provider, req)
+    clock.advance(10)
+    tokens = poll(http, kiosk, req)
+    assert tokens.status_code == 200, tokens.json
+    body = tokens.json
+    userinfo = http.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]})
+    assert userinfo.json["email"] == "alice@example.com"
+
+    refreshed = http.post("/token", headers=kiosk.basic(), data={
+        "grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.json
+    # replaying the exchanged auth_req_id revokes the whole grant, refreshed tokens included
+    assert_error(poll(http, kiosk, req), 400, "invalid_grant")
+    for token in (body["access_token"], refreshed.json["access_token"],
+                  refreshed.json["refresh_token"]):
+        response = http.post("/introspect", headers=kiosk.basic(), data={"token": token})
+        assert response.json == {"active": False}
+
+
+def test_deny_and_expiry(setup, clock):
+    http, provider, kiosk = setup
+    denied = auth_req_id(http, kiosk)
+    decide_request(provider, denied, approve=False)
+    assert_error(poll(http, kiosk, denied), 400, "access_denied")
+    expiring = auth_req_id(http, kiosk, requested_expiry="30")
+    clock.advance(31)
+    assert_error(poll(http, kiosk, expiring), 400, "expired_token")
+
+
+def test_concurrent_exchange_gives_tokens_once(setup):
+    http, provider, kiosk = setup
+    req = auth_req_id(http, kiosk)
+    decide_request(provider, req)
+    barrier = threading.Barrier(4)
+    results: list[int] = []
+
+    def exchange():
+        barrier.wait()
+        results.append(poll(http, kiosk, req).status_code)
+
+    threads = [threading.Thread(target=exchange) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [200, 400, 400, 400]
+
+
+def test_single_use_markers(db_app, clock):
+    provider = db_app.extensions["ciba"]
+    now = clock.now()
+    with provider.db.session() as s:
+        assert replay.use_once(s, "jti:a", now + 60, now) is True
+    with provider.db.session() as s:
+        assert replay.use_once(s, "jti:a", now + 60, now) is False
+        assert replay.use_once(s, "jti:b", now + 60, now) is True
+    with provider.db.session() as s:  # reusable once it has expired
+        assert replay.use_once(s, "jti:a", now + 200, now + 61) is True
+
+
+@needs_postgres
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_server_process_on_postgres(pg_schema_url, tmp_path):
+    server = ProviderProcess(tmp_path / "instance", env={"CIBA_DATABASE_URL": pg_schema_url,
+                                                          "CIBA_AUTOMATED_APPROVAL_TOKEN": "t0k"})
+    server.start()
+    try:
+        server.cli("users", "add", "alice", "--password", "pw")
+        secret = server.cli_json("clients", "add", "kiosk")["client_secret"]
+        assert not (tmp_path / "instance" / "provider.db").exists()
+        started = requests.post(server.issuer + "/bc-authorize", auth=("kiosk", secret),
+                                data={"scope": "openid", "login_hint": "alice"}, timeout=10)
+        assert started.status_code == 200, started.text
+        auth_req = started.json()["auth_req_id"]
+        approved = requests.post(server.issuer + "/testing/ciba-approval", timeout=10,
+                                 headers={"Authorization": "Bearer t0k"},
+                                 data={"auth_req_id": auth_req, "action": "allow"})
+        assert approved.status_code == 200, approved.text
+        tokens = requests.post(server.issuer + "/token", auth=("kiosk", secret), timeout=10,
+                               data={"grant_type": CIBA, "auth_req_id": auth_req})
+        assert tokens.status_code == 200, tokens.text
+        assert "id_token" in tokens.json()
+    finally:
+        server.stop()
