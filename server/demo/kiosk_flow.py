@@ -171,6 +171,8 @@ class Login:
             log.warning("could not verify the sign-in: %s", exc)
             self._finish("error", "The provider's answer could not be verified.")
             return
+        if self._stop.is_set():
+            return
         self.tokens = tokens
         self.name = str(info.get("name") or info.get("preferred_username") or self.login_hint)
         self.loans = self._fetch_loans(tokens["access_token"])
@@ -193,5 +195,7 @@ class Login:
             return None
 
     def _finish(self, state: str, message: str) -> None:
+        if self._stop.is_set() and state != "cancelled":
+            return  # signed out or cancelled meanwhile: the page has moved on
         self.state, self.message = state, message
         self.finished_at = time.monotonic()
