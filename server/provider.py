@@ -83,9 +83,6 @@ class Provider:
             row = client_repo.get(s, client_id)
         return RegisteredClient(row, self.box, self._secret_cache) if row else None
 
-    def id_token_alg(self, client: RegisteredClient) -> str:
-        return client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
-
     # -- endpoints ---------------------------------------------------------------------------
     def endpoint(self, path: str) -> str:
         return self.issuer + path

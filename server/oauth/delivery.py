@@ -75,7 +75,7 @@ class NotificationDelivery:
                           acr=req.acr_values.split()[0] if req.acr_values else None,
                           auth_req_id=auth_req_id)
         client = p.get_client(grant.client_id)
-        tokens = p.tokens.issue(grant, id_token_alg=p.id_token_alg(client))
+        tokens = p.tokens.issue(grant, client)
         return {"auth_req_id": auth_req_id, **tokens}
 
     def _post(self, endpoint: str, token: str | None, body: dict) -> bool:

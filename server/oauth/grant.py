@@ -73,7 +73,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             grant = Grant(grant_id=req.id, client_id=client.client_id, user=user,
                           scope=req.scope, auth_time=req.auth_time,
                           acr=_first_acr(req.acr_values))
-        token = p.tokens.issue(grant, id_token_alg=p.id_token_alg(client))
+        token = p.tokens.issue(grant, client)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
     def _pending(self, s, req, now: float) -> None:
@@ -133,8 +133,7 @@ class RefreshTokenGrant(_RefreshTokenGrant):
             scope += " offline_access"  # a narrowed refresh keeps the rotation chain alive
         grant = Grant(grant_id=record.grant_id, client_id=record.client_id, user=user,
                       scope=scope, auth_time=record.auth_time, acr=record.acr)
-        return self.provider.tokens.issue(grant, id_token_alg=self.provider.id_token_alg(
-            self.request.client))
+        return self.provider.tokens.issue(grant, self.request.client)
 
     def revoke_old_credential(self, refresh_token) -> None:
         return None  # rotated atomically in issue_token

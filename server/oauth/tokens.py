@@ -17,6 +17,7 @@ from ..config import Settings
 from ..security import digest, new_id
 from ..storage import Database, tokens as token_repo
 from ..storage.models import Token, User
+from .clients import RegisteredClient
 from .keys import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -45,8 +46,10 @@ class TokenIssuer:
         """Default resource indicator for the access token's aud (RFC 9068 §3)."""
         return self.settings.extra.get("access_token_audience") or self.issuer
 
-    def issue(self, grant: Grant, *, id_token_alg: str, include_id_token: bool = True) -> dict:
-        """Build the token response and record it (RFC 6749 §5.1)."""
+    def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True) -> dict:
+        """Build the token response and record it (RFC 6749 §5.1). A refresh token only when
+        offline_access was granted and the client may use the refresh_token grant."""
+        id_token_alg = client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
         now = self.clock.now_int()
         jti = new_id(24)
         access_token = jwt.encode(
@@ -62,7 +65,7 @@ class TokenIssuer:
         response: dict = {"access_token": access_token, "token_type": "Bearer",
                           "expires_in": self.settings.access_token_lifetime, "scope": grant.scope}
         refresh_token = None
-        if "offline_access" in grant.scope.split():
+        if "offline_access" in grant.scope.split() and client.check_grant_type("refresh_token"):
             refresh_token = new_id(32)
             response["refresh_token"] = refresh_token
         if include_id_token and "openid" in grant.scope.split():

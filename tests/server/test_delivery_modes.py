@@ -112,3 +112,4 @@ def test_notification_endpoint_must_be_https_except_on_loopback(make_client):
     with pytest.raises(AdminError):
         make_client("bad", delivery_mode="ping", notification_endpoint="http://example.com/cb")
     make_client("ok", delivery_mode="ping", notification_endpoint="https://example.com/cb")
+

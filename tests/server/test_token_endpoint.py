@@ -222,3 +222,12 @@ def test_pending_poll_after_approval_gives_tokens_once(http, alice, kiosk, provi
     assert poll(http, kiosk, req).status_code == 200
     clock.advance(5)
     assert_error(poll(http, kiosk, req), 400, "invalid_grant")
+
+
+def test_no_refresh_token_for_a_client_without_the_refresh_token_grant(http, provider, alice,
+                                                                        make_client):
+    creds = make_client("once", grant_types=["urn:openid:params:grant-type:ciba"])
+    req_id = auth_req_id(http, creds, scope="openid offline_access")
+    decide_request(provider, req_id, approve=True)
+    body = poll(http, creds, req_id).json
+    assert "access_token" in body and "refresh_token" not in body
