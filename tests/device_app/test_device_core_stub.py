@@ -1,7 +1,6 @@
 """Core against the in-test stub provider: enroll, push, fetch, decide, reconnect, revoke."""
 
 import pytest
-import requests
 
 from conftest import wait_for
 from device_app.core.api import ProviderClient, ProviderError
@@ -62,13 +61,6 @@ def test_decision_outcomes_for_expired_and_wrong_binding_message(stub, client):
     other = stub.create_request()
     result = client.decide(other, True, "SOMETHING ELSE")
     assert result.outcome == "failed" and "refused" in result.reason
-
-
-def test_a_device_auth_jws_is_single_use(stub, client):
-    headers = client.auth_header("GET", "/device/requests")
-    assert requests.get(stub.issuer + "/device/requests", headers=headers).status_code == 200
-    replay = requests.get(stub.issuer + "/device/requests", headers=headers)
-    assert (replay.status_code, replay.json()["error"]) == (401, "invalid_token")
 
 
 def test_websocket_pushes_and_resyncs_after_reconnect(stub, client):
