@@ -15,9 +15,14 @@ import sys
 from typing import Callable
 
 from .admin import AdminError, ClientSpec, add_client, add_user, list_clients, list_users, remove_client
+from .admin_users import set_admin
 from .config import Settings
+from .notify.modes import AUTO, MODES, ModeError, set_mode
 from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES
 from .provider import Provider
+
+#: Settings that ``serve`` also takes as flags (--gotify-url, ...).
+GOTIFY_FLAGS = ("gotify_url", "gotify_admin_user", "gotify_admin_password")
 
 #: Modules that add their own sub-commands: each has ``register(subparsers, common)``.
 EXTENSIONS = ("server.cli_devices", "server.demo.cli")
@@ -40,7 +45,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     issuer = getattr(args, "issuer", None)
     if not issuer and hasattr(args, "port") and not os.environ.get("CIBA_ISSUER"):
         issuer = f"http://{args.host}:{args.port}"
-    return Settings.from_env(instance_path=getattr(args, "instance", None), issuer=issuer)
+    return Settings.from_env(instance_path=getattr(args, "instance", None), issuer=issuer,
+                             **{name: getattr(args, name, None) for name in GOTIFY_FLAGS})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the provider")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--gotify-url", metavar="URL", help="Gotify server (CIBA_GOTIFY_URL)")
+    serve.add_argument("--gotify-admin-user", metavar="USER",
+                       help="Gotify admin login (CIBA_GOTIFY_ADMIN_USER)")
+    serve.add_argument("--gotify-admin-password", metavar="PASSWORD",
+                       help="Gotify admin password; prefer CIBA_GOTIFY_ADMIN_PASSWORD, which "
+                            "other users cannot read in the process list")
     serve.set_defaults(func=cmd_serve)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
@@ -60,8 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     u_add.add_argument("--password", required=True)
     u_add.add_argument("--name", default="")
     u_add.add_argument("--email", default=None)
+    u_add.add_argument("--admin", action="store_true", help="may open the operator page /admin")
     u_add.set_defaults(func=cmd_users_add)
     users.add_parser("list", parents=[common], help="list users").set_defaults(func=cmd_users_list)
+    u_notify = users.add_parser("notify", parents=[common],
+                                help="choose how a user's login requests reach them")
+    u_notify.add_argument("username")
+    u_notify.add_argument("--mode", required=True, choices=MODES + (AUTO,))
+    u_notify.set_defaults(func=cmd_users_notify)
+    u_admin = users.add_parser("set-admin", parents=[common], help="allow /admin to a user")
+    u_admin.add_argument("username")
+    u_admin.add_argument("--revoke", action="store_true", help="take the permission away")
+    u_admin.set_defaults(func=cmd_users_set_admin)
 
     clients = sub.add_parser("clients", help="manage clients").add_subparsers(dest="action",
                                                                                required=True)
@@ -120,7 +142,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_users_add(args) -> int:
-    user = add_user(provider_from(args), args.username, args.password, args.name, args.email)
+    p = provider_from(args)
+    user = add_user(p, args.username, args.password, args.name, args.email)
+    if args.admin:
+        set_admin(p, args.username, True)
     _print_json({"id": user.id, "username": user.username, "name": user.name, "email": user.email})
     return 0
 
@@ -129,6 +154,25 @@ def cmd_users_list(args) -> int:
     _print_json([{"id": u.id, "username": u.username, "name": u.name, "email": u.email,
                   "notification_mode": u.notification_mode or "auto"}
                  for u in list_users(provider_from(args))])
+    return 0
+
+
+def cmd_users_notify(args) -> int:
+    p = provider_from(args)
+    try:
+        user = set_mode(p, args.username, args.mode)
+    except ModeError as exc:
+        raise AdminError(str(exc)) from None
+    if args.mode == "gotify" and not p.settings.gotify_url:
+        print("warning: CIBA_GOTIFY_URL is not set here; the server falls back to the console "
+              "link unless it runs with a Gotify server", file=sys.stderr)
+    print(f"{user.username}: notification mode {user.notification_mode or AUTO}")
+    return 0
+
+
+def cmd_users_set_admin(args) -> int:
+    set_admin(provider_from(args), args.username, not args.revoke)
+    print(f"{args.username}: {'not ' if args.revoke else ''}an operator")
     return 0
 
 

@@ -69,6 +69,10 @@ class Settings:
     gotify_admin_user: str = ""
     # Gotify administrator password.
     gotify_admin_password: str = ""
+    # Prefix of the Gotify user names the provider creates (one per provider user).
+    gotify_user_prefix: str = "ciba-"
+    # Seconds each Gotify call may take (posting retries once more after a short backoff).
+    gotify_timeout: int = 5
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..notify.bus import make_bus
 from ..notify.hub import Hub
+from ..notify.setup import install as install_notifications
 from ..notify.websocket import WebSocketChannel, attach
 from . import payloads
 from .housekeeping import Housekeeper
@@ -41,6 +42,7 @@ def install(provider: "Provider") -> DeviceService:
     provider.device_housekeeper = Housekeeper(provider, hub)
     provider.user_code_verifier = UserCodeVerifier(provider)
     provider.default_channel = service.default_channel
+    install_notifications(provider, service)  # modes, the Gotify channel, /admin
 
     def extend(app) -> None:
         from ..web import device, devices_pages

@@ -99,6 +99,10 @@ class GotifyAdmin:
                           headers={"X-Gotify-Key": app_token})
         return int(sent["id"])
 
+    def health(self) -> dict[str, str]:
+        """getHealth (GET /health, no authentication): ``{"health": ..., "database": ...}``."""
+        return self._call("getHealth", "GET", "/health", None)
+
     def _call(self, operation: str, method: str, path: str, auth: tuple[str, str] | None,
               **kwargs: Any) -> Any:
         """One spec operation with bounded retries; returns the parsed JSON body (or None)."""

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
+from .upgrade import add_missing_columns
 
 
 class Database:
@@ -39,6 +40,7 @@ class Database:
         for attempt in range(10):
             try:
                 Base.metadata.create_all(self.engine)
+                add_missing_columns(self.engine)
                 return
             except DBAPIError:
                 if attempt == 9:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,6 +22,8 @@ class User(Base):
     # A disabled user cannot be authenticated: bc-authorize answers access_denied (CIBA §13).
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+    # May open the operator page (/admin); set with `ciba-provider users add --admin|set-admin`.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Client(Base):
@@ -157,3 +159,29 @@ class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class GotifyAccount(Base):
+    """The Gotify user and application the provider manages for one provider user."""
+
+    __tablename__ = "gotify_accounts"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    gotify_username: Mapped[str] = mapped_column(String(255))
+    password_sealed: Mapped[str] = mapped_column(Text)  # sealed with SecretBox
+    app_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    app_token_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class PushFailure(Base):
+    """A push channel's failed delivery, for the operator page; newest kept, bounded."""
+
+    __tablename__ = "push_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[float] = mapped_column(Float, index=True)
+    username: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
