@@ -47,10 +47,15 @@ def raise_for_error(response: requests.Response) -> None:
 
 @dataclass(frozen=True)
 class DecisionResult:
-    """What became of a decision: approved, denied, expired or failed (with a reason)."""
+    """What became of a decision: approved, denied, expired or failed (with a reason).
+
+    ``final`` is False when the answer never reached the provider (network error): the request
+    is still pending there and the person may try again.
+    """
 
     outcome: str
     reason: str = ""
+    final: bool = True
 
 
 # Reasons shown to the person when a decision does not go through.
@@ -129,5 +134,7 @@ def _failed_decision(exc: ProviderError) -> DecisionResult:
         return DecisionResult(str(exc.body["status"]), "Already decided on another device.")
     if exc.error == "expired" or exc.status == 410:
         return DecisionResult("expired", "The request expired before the answer arrived.")
+    if exc.error == "network_error":
+        return DecisionResult("failed", "Could not reach the provider. Try again.", final=False)
     reason = _FAILURE_REASONS.get(exc.error) or exc.description or exc.error
     return DecisionResult("failed", reason)

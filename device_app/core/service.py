@@ -125,6 +125,12 @@ class DeviceService:
         if account.device_id in self._listeners:
             return
         device_id = account.device_id
+        try:
+            self.client(device_id)
+        except (OSError, ValueError) as exc:  # key file missing or unreadable
+            log.warning("The key of an account cannot be read (%s)", type(exc).__name__)
+            self.states[device_id] = "broken"
+            return
         on_state = lambda state, detail="": self.dispatch(lambda: self._set_state(device_id, state))
         on_message = lambda msg: self.dispatch(lambda: self._handle(device_id, msg))
         gotify = _gotify_listener_class()
@@ -183,7 +189,10 @@ class DeviceService:
         binding_message = item.binding_message
 
         def done(result: DecisionResult) -> None:
-            self.inbox.resolve(request_id, result.outcome, result.reason)
+            if result.final:
+                self.inbox.resolve(request_id, result.outcome, result.reason)
+            else:  # never reached the provider: still pending there, the person may retry
+                self.inbox.set_busy(request_id, False)
             self.on_change()
             if on_done:
                 on_done(result)

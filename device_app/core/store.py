@@ -9,6 +9,8 @@ or users) can live side by side. The file holds the TOTP secret, so it is writte
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 from .keys import KeyStore, private_dir, write_private_file
 
 STORE_NAME = "accounts.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,9 +102,15 @@ class AccountStore:
     def _read(self) -> list[Account]:
         try:
             raw = json.loads(self.path.read_text())
+            return [Account.from_dict(item) for item in raw.get("accounts", [])]
         except FileNotFoundError:
             return []
-        return [Account.from_dict(item) for item in raw.get("accounts", [])]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # unreadable: keep it aside for inspection and start empty rather than not start
+            aside = self.path.with_name(f"{STORE_NAME}.unreadable-{int(time.time())}")
+            os.replace(self.path, aside)
+            log.warning("The account store was unreadable; moved to %s", aside.name)
+            return []
 
     def _write(self, accounts: list[Account]) -> None:
         private_dir(self.data_dir)

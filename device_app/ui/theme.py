@@ -28,8 +28,10 @@ STATE_WORDS = {
     "refused": "Refused by the provider",
     "revoked": "This device was revoked",
     "stopped": "Stopped",
+    "broken": "Key missing — remove and enroll again",
 }
-STATE_COLOURS = {"connected": ACCEPT, "connecting": WARN, "offline": WARN, "disconnected": WARN, "refused": DENY, "revoked": DENY}
+STATE_COLOURS = {"connected": ACCEPT, "connecting": WARN, "offline": WARN, "disconnected": WARN,
+                 "refused": DENY, "revoked": DENY, "broken": DENY}
 
 _ROOT = Path(__file__).resolve().parents[2]
 

@@ -141,3 +141,14 @@ def test_remove_account_returns_to_welcome(app, provider, tmp_path):
     app.press("confirm_button")
     state = app.wait_state(lambda s: s["screen"] == "welcome" and not s["accounts"])
     assert state["connection"] == "Not enrolled"
+
+
+def test_the_app_reconnects_after_a_provider_restart(app, provider, tmp_path):
+    enroll_from_qr_image(app, provider, tmp_path)
+    provider.stop()
+    app.wait_state(lambda s: not connected(s), timeout=20)
+    provider.start()
+    auth_req_id = provider.bc_authorize("AFTER RESTART")
+    state = app.wait_state(lambda s: connected(s) and card_for(s, "AFTER RESTART"), timeout=40)
+    app.press("accept_button", card=card_for(state, "AFTER RESTART")["request_id"])
+    assert provider.poll_tokens(auth_req_id)[0] == 200

@@ -152,3 +152,30 @@ def test_errors_come_back_through_dispatch_later(data_dir):
     wait_for(lambda: queued)
     queued[0]()
     assert isinstance(errors[0], EnrollmentLinkError)
+
+
+def test_a_decision_that_cannot_be_sent_stays_pending(stub, service):
+    done = []
+    service.enroll_text(stub.enrollment_uri(), done.append, pytest.fail)
+    account = wait_for(lambda: done and done[0])
+    request_id = stub.create_request(binding_message="OFFLINE")
+    wait_for(lambda: service.inbox.get(request_id))
+    service.client(account.device_id).account.base_url = "http://127.0.0.1:9"  # unreachable
+    results = []
+    service.decide(request_id, True, results.append)
+    wait_for(lambda: results)
+    assert (results[0].outcome, results[0].final) == ("failed", False)
+    assert service.inbox.get(request_id) is not None and not service.inbox.get(request_id).busy
+    assert service.inbox.history() == []
+
+
+def test_an_account_whose_key_is_gone_does_not_stop_the_others(stub, service, data_dir):
+    done = []
+    service.enroll_text(stub.enrollment_uri(), done.append, pytest.fail)
+    account = wait_for(lambda: done and done[0])
+    service.stop()
+    (data_dir / "keys" / f"{account.device_id}.pem").unlink()
+    fresh = DeviceService(data_dir)
+    fresh.start()
+    assert fresh.states[account.device_id] == "broken"
+    fresh.stop()

@@ -43,3 +43,11 @@ def test_account_labels():
                       username="alice", name="Alice Liddell")
     assert account.label == "Alice Liddell @ 127.0.0.1:5000"
     assert account.push == "websocket"
+
+
+def test_an_unreadable_store_is_kept_aside_and_the_app_starts_empty(data_dir):
+    data_dir.mkdir()
+    (data_dir / "accounts.json").write_text("{not json")
+    store = AccountStore(data_dir)
+    assert store.accounts() == []
+    assert [p.name.split("-")[0] for p in data_dir.glob("accounts.json.unreadable-*")] == ["accounts.json.unreadable"]
