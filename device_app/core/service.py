@@ -25,6 +25,7 @@ from .ws_listener import WebSocketListener
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[Callable[[], None]], None]
+GOTIFY_REFRESH = 15  # seconds between re-fetches while a Gotify account has pending requests
 
 
 def call_now(fn: Callable[[], None]) -> None:
@@ -66,6 +67,7 @@ class DeviceService:
         self.states: dict[str, str] = {}
         self._clients: dict[str, ProviderClient] = {}
         self._listeners: dict[str, Any] = {}
+        self._refreshed: dict[str, float] = {}
 
     # accounts -----------------------------------------------------------------------------
     def accounts(self) -> list[Account]:
@@ -171,6 +173,7 @@ class DeviceService:
 
     def refresh(self, device_id: str) -> None:
         """Fetch the account's pending requests now (after a Gotify nudge, or on demand)."""
+        self._refreshed[device_id] = time.time()
         in_background(lambda: self.client(device_id).list_requests(),
                       lambda requests: self._handle(device_id, {"type": "sync", "requests": requests}),
                       lambda exc: log.info("Refresh failed: %s", getattr(exc, "error", type(exc).__name__)),
@@ -205,6 +208,14 @@ class DeviceService:
         return True
 
     def tick(self, now: float | None = None) -> None:
-        """Called every second by the UI: moves expired requests to the history."""
-        if self.inbox.expire(time.time() if now is None else now):
+        """Called every second by the UI: moves expired requests to the history, and re-fetches
+        the pending requests of Gotify accounts now and then (Gotify tells of new requests only,
+        not of requests decided elsewhere)."""
+        now = time.time() if now is None else now
+        if self.inbox.expire(now):
             self.on_change()
+        waiting = {p.account_id for p in self.inbox.pending()}
+        for device_id, listener in list(self._listeners.items()):
+            if device_id in waiting and not isinstance(listener, WebSocketListener) \
+                    and now - self._refreshed.get(device_id, 0) >= GOTIFY_REFRESH:
+                self.refresh(device_id)

@@ -28,8 +28,9 @@ def free_port() -> int:
 
 
 class ProviderProcess:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.instance = workdir / "instance"
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
@@ -41,8 +42,7 @@ class ProviderProcess:
         """Run ``ciba-provider ARGS --instance DIR --issuer URL``; its stdout."""
         command = [sys.executable, "-m", "server.cli", *args, "--instance", str(self.instance),
                    "--issuer", self.issuer]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60,
-                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=self.env)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:3])} failed: {done.stderr[-2000:]}")
         return done.stdout
@@ -59,8 +59,7 @@ class ProviderProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--instance", str(self.instance), "--issuer", self.issuer],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

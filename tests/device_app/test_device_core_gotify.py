@@ -1,0 +1,66 @@
+"""The app's core over the Gotify channel, against a real provider process configured with a
+Gotify server (the spec-built fake from tests/support): enroll with push=gotify, and a request
+made by a client reaches the device through a Gotify message."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import wait_for
+from provider_process import ProviderProcess
+from tests.support.gotify_server import GotifyServer
+
+pytestmark = pytest.mark.slow
+
+ADMIN = ("root", "gotify-admin-pw-for-device-tests")
+
+
+@pytest.fixture(scope="module")
+def gotify():
+    server = GotifyServer(*ADMIN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gotify_provider(tmp_path_factory, gotify):
+    env = {"CIBA_GOTIFY_URL": gotify.url, "CIBA_GOTIFY_ADMIN_USER": ADMIN[0],
+           "CIBA_GOTIFY_ADMIN_PASSWORD": ADMIN[1]}
+    process = ProviderProcess(tmp_path_factory.mktemp("provider-gotify"), env).setup().start()
+    yield process
+    process.close()
+
+
+def test_a_request_arrives_through_gotify(gotify_provider, gotify, service, tmp_path):
+    link = gotify_provider.enrollment_png(tmp_path / "qr.png")
+    done = []
+    service.enroll_text(link, done.append, pytest.fail, push="gotify")
+    account = wait_for(lambda: done and done[0])
+    assert account.push == "gotify" and account.channel["client_token"]
+    wait_for(lambda: service.states.get(account.device_id) == "connected")
+
+    auth_req_id = gotify_provider.bc_authorize("VIA GOTIFY")
+    item = wait_for(lambda: next((p for p in service.inbox.pending()
+                                  if p.binding_message == "VIA GOTIFY"), None), timeout=20)
+    results = []
+    service.decide(item.request_id, True, results.append)
+    wait_for(lambda: results)
+    assert results[0].outcome == "approved"
+    assert gotify_provider.poll_tokens(auth_req_id)[0] == 200
+    assert not gotify.violations
+
+
+def test_a_gotify_device_notices_a_request_decided_elsewhere(gotify_provider, service, tmp_path):
+    from device_app.core.api import ProviderClient
+
+    done = []
+    service.enroll_text(gotify_provider.enrollment_png(tmp_path / "qr.png"), done.append, pytest.fail,
+                        push="gotify")
+    account = wait_for(lambda: done and done[0])
+    gotify_provider.bc_authorize("ELSEWHERE")
+    item = wait_for(lambda: next((p for p in service.inbox.pending()
+                                  if p.binding_message == "ELSEWHERE"), None), timeout=20)
+    other = ProviderClient(account, service.store.keys.load(account.device_id))
+    assert other.decide(item.request_id, False, "ELSEWHERE").outcome == "denied"
+    service.tick(now=item.received_at + 60)  # time for a periodic re-fetch
+    wait_for(lambda: service.inbox.get(item.request_id) is None)
