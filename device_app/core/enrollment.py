@@ -53,8 +53,11 @@ def parse_enrollment_uri(text: str) -> EnrollmentLink:
     return EnrollmentLink(base_url=base.rstrip("/"), code=code)
 
 
+MAX_DISPLAY_NAME = 100  # the provider's limit
+
+
 def default_display_name() -> str:
-    return f"CIBA device on {socket.gethostname()}"
+    return f"CIBA device on {socket.gethostname()}"[:MAX_DISPLAY_NAME]
 
 
 def enroll(
@@ -70,7 +73,7 @@ def enroll(
     provider's error code (invalid_code, invalid_request, too_many_requests, network_error).
     """
     key = generate_key()
-    display_name = display_name or default_display_name()
+    display_name = (display_name or default_display_name())[:MAX_DISPLAY_NAME]
     body = {"code": link.code, "jwk": public_jwk(key), "display_name": display_name, "push": push}
     http = session or requests.Session()
     try:

@@ -137,6 +137,8 @@ class CibaDeviceApp(App):
                 "invalid_code": "The enrollment code is unknown, expired or already used. Ask for a new one.",
                 "too_many_requests": "Too many attempts. Wait a moment and try again.",
                 "network_error": "Cannot reach the provider. Check the connection.",
+                "temporarily_unavailable": "The provider cannot set up notifications right now. "
+                                           "Try again later.",
             }.get(exc.error, f"The provider refused: {exc.description or exc.error}")
         else:
             log.warning("Enrollment failed: %s", type(exc).__name__)

@@ -19,6 +19,7 @@ import requests
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 CLIENT_ID, CLIENT_SECRET = "library-kiosk", "kiosk-secret-for-tests-0123456789"
+CALL_CENTRE = "call-centre"  # a second client that must send user_code (CIBA §7.1)
 
 
 def free_port() -> int:
@@ -53,6 +54,9 @@ class ProviderProcess:
         self.cli("clients", "add", CLIENT_ID, "--secret", CLIENT_SECRET, "--auth-method",
                  "client_secret_basic", "--delivery-mode", "poll", "--polling-interval", "1",
                  "--scope", "openid email profile", "--name", "Library kiosk")
+        self.cli("clients", "add", CALL_CENTRE, "--secret", CLIENT_SECRET, "--auth-method",
+                 "client_secret_basic", "--delivery-mode", "poll", "--polling-interval", "1",
+                 "--scope", "openid", "--name", "Call centre", "--user-code-required")
         return self
 
     def start(self) -> "ProviderProcess":
@@ -93,10 +97,14 @@ class ProviderProcess:
         return next((w for w in out.split() if w.startswith(("ciba-enroll://", "http"))), "")
 
     # the consumption device (a CIBA client) ---------------------------------------------
-    def bc_authorize(self, binding_message: str, scope: str = "openid email", **extra) -> str:
+    def bc_authorize_response(self, binding_message: str, scope: str = "openid email",
+                              client_id: str = CLIENT_ID, **extra) -> requests.Response:
         data = {"scope": scope, "login_hint": "alice", "binding_message": binding_message, **extra}
-        response = requests.post(self.issuer + "/bc-authorize", data=data,
-                                 auth=(CLIENT_ID, CLIENT_SECRET), timeout=15)
+        return requests.post(self.issuer + "/bc-authorize", data=data, auth=(client_id, CLIENT_SECRET),
+                             timeout=15)
+
+    def bc_authorize(self, binding_message: str, scope: str = "openid email", **extra) -> str:
+        response = self.bc_authorize_response(binding_message, scope, **extra)
         assert response.status_code == 200, response.text
         return response.json()["auth_req_id"]
 

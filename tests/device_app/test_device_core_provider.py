@@ -116,3 +116,23 @@ def test_a_request_decided_on_another_device_leaves_this_one(provider, service, 
     entry = service.inbox.history()[0]
     assert (entry.request_id, entry.outcome, entry.reason) == (item.request_id, "approved",
                                                                "Decided on another device.")
+
+
+def test_the_apps_user_code_is_accepted_as_user_code(provider, client):
+    """The code of the app's Code view works as CIBA user_code; a wrong one does not."""
+    import time
+
+    from device_app.core.totp import current_code
+    from provider_process import CALL_CENTRE
+
+    code = current_code(client.account.totp)
+    if code.seconds_left < 3:  # do not race the step boundary
+        time.sleep(code.seconds_left + 0.5)
+        code = current_code(client.account.totp)
+    wrong_code = "000000" if code.code != "000000" else "111111"
+    wrong = provider.bc_authorize_response("CALL 1", scope="openid", client_id=CALL_CENTRE,
+                                           user_code=wrong_code)
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_user_code")
+    right = provider.bc_authorize_response("CALL 2", scope="openid", client_id=CALL_CENTRE,
+                                           user_code=code.code)
+    assert right.status_code == 200, right.text
