@@ -28,6 +28,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         MAX_CONTENT_LENGTH=256 * 1024,
     )
     app.extensions["ciba"] = provider
+    if settings.trusted_proxies:
+        # Client addresses (rate limits) and schemes come from the proxies' X-Forwarded-* headers.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     from .web import account, approval, ciba, errors, oidc, testing
 

@@ -73,6 +73,8 @@ class Settings:
     gotify_user_prefix: str = "ciba-"
     # Seconds each Gotify call may take (posting retries once more after a short backoff).
     gotify_timeout: int = 5
+    # Number of reverse proxies in front of the provider whose X-Forwarded-* headers to trust.
+    trusted_proxies: int = 0
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 
