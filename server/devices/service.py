@@ -100,7 +100,13 @@ class DeviceService:
         device = Device(id=new_id(32), user_id=user.id, display_name=name.strip() or "Device",
                         public_jwk=json.dumps(jwk), push_channel=push,
                         totp_secret=self.p.box.seal(secret), created_at=now)
-        channel = self.push_setups[push](user, device)
+        try:
+            channel = self.push_setups[push](user, device)
+        except Exception:
+            # The channel (e.g. Gotify) failed: the person keeps their code to try again.
+            with self.p.db.session() as s:
+                device_repo.release_enrollment_code(s, digest(code))
+            raise
         with self.p.db.session() as s:
             device_repo.add(s, device)
         log.info("device %s enrolled for %s (%s)", device.id[:8], user.username, push)

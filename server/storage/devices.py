@@ -28,6 +28,12 @@ def consume_enrollment_code(s: Session, code_hash: str, now: float) -> str | Non
     return s.scalar(select(EnrollmentCode.user_id).where(EnrollmentCode.code_hash == code_hash))
 
 
+def release_enrollment_code(s: Session, code_hash: str) -> None:
+    """Give a consumed code back when enrollment could not finish (a push channel failed)."""
+    s.execute(update(EnrollmentCode).where(EnrollmentCode.code_hash == code_hash)
+              .values(used_at=None))
+
+
 # -- devices -------------------------------------------------------------------------------
 def add(s: Session, device: Device) -> Device:
     s.add(device)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -13,6 +14,7 @@ from server.storage import notifications
 from server.storage.models import Device
 
 from ...conftest import ISSUER
+from ..devices.helpers import DeviceKey
 
 EXTRAS_KEY = "ciba::request"
 
@@ -65,8 +67,6 @@ def test_a_second_device_gets_its_own_client_of_the_same_gotify_user(gphone, enr
 def test_without_gotify_push_gotify_is_an_invalid_request_and_keeps_the_code(tmp_path, alice):
     from server import create_app
     from server.config import Settings
-    from tests.server.devices.helpers import DeviceKey
-    from urllib.parse import parse_qs, urlsplit
 
     app = create_app(Settings(instance_path=str(tmp_path / "instance"), issuer=ISSUER))
     p = app.extensions["ciba"]
@@ -94,6 +94,18 @@ def test_gotify_down_at_enrollment_is_temporarily_unavailable(enroll_gotify, ali
     assert failure.username == "alice"
     assert failure.status == (None if mode == "refuse" else 503)
     gotify.come_back()
+    assert gotify.violations == []
+
+
+def test_the_enrollment_code_survives_a_gotify_outage(provider, http, alice, gotify):
+    offer = provider.devices.new_enrollment(alice.id)
+    code = parse_qs(urlsplit(offer.uri).query)["code"][0]
+    device = DeviceKey(ISSUER)
+    gotify.go_down("refuse")
+    assert http.post("/device/enroll", json=device.enroll_body(code, push="gotify")).status_code == 503
+    gotify.come_back()
+    r = http.post("/device/enroll", json=device.enroll_body(code, push="gotify"))
+    assert r.status_code == 201 and r.get_json()["channel"]["type"] == "gotify"
     assert gotify.violations == []
 
 
