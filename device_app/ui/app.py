@@ -114,11 +114,11 @@ class CibaDeviceApp(App):
     # enrollment --------------------------------------------------------------------------
     def enroll_text(self, text: str) -> None:
         self._enrolling()
-        self.service.enroll_text(text, self._enrolled, self._enroll_failed)
+        self.service.enroll_text(text, self._enrolled, self._enroll_failed, push=self.view.ids.welcome.push)
 
     def enroll_image(self, path: str) -> None:
         self._enrolling()
-        self.service.enroll_image(path, self._enrolled, self._enroll_failed)
+        self.service.enroll_image(path, self._enrolled, self._enroll_failed, push=self.view.ids.welcome.push)
 
     def _enrolling(self) -> None:
         self.show("welcome")
@@ -139,7 +139,7 @@ class CibaDeviceApp(App):
                 "network_error": "Cannot reach the provider. Check the connection.",
                 "temporarily_unavailable": "The provider cannot set up notifications right now. "
                                            "Try again later.",
-            }.get(exc.error, f"The provider refused: {exc.description or exc.error}")
+            }.get(exc.error, f"The provider refused: {exc.description or exc.error}.")
         else:
             log.warning("Enrollment failed: %s", type(exc).__name__)
             message = "Enrollment failed."

@@ -25,6 +25,7 @@ class WelcomeScreen(Screen):
     status_colour = ColorProperty(theme.MUTED)
     enrolled = BooleanProperty(False)
     has_camera = BooleanProperty(False)
+    push = StringProperty("websocket")  # the push channel asked for at enrollment
 
     def on_kv_post(self, base_widget) -> None:
         self.has_camera = camera_available()

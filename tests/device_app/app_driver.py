@@ -105,7 +105,8 @@ class Control:
                         for r in reversed(ids.history.ids.history_list.children)],
             "codes": [{"device_id": c.device_id, "code": c.code, "seconds": c.seconds_text}
                       for c in reversed(ids.code.ids.code_list.children)],
-            "accounts": [{"device_id": r.device_id, "title": r.title, "state": r.state_text}
+            "accounts": [{"device_id": r.device_id, "title": r.title, "state": r.state_text,
+                          "details": r.details}
                          for r in reversed(ids.settings.ids.account_list.children)],
         }
 

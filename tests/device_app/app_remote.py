@@ -85,3 +85,36 @@ class AppRemote:
             self.proc.wait(10)
         self.sock.close()
         self.log.close()
+
+
+# helpers for the tests that drive the app ------------------------------------------------
+SCREENSHOTS = HERE.parents[1] / "assets" / "screenshots"
+
+
+def connected(state: dict) -> bool:
+    return state["connection"].endswith("Connected")
+
+
+def card_for(state: dict, binding_message: str) -> dict | None:
+    """The Home card showing ``binding_message`` (the test's handle on a request)."""
+    return next((c for c in state["cards"] if c["binding_message"] == binding_message), None)
+
+
+def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: bool = False,
+                         push: str = "websocket") -> dict:
+    """Welcome → "Open QR image…" → choose the provider's QR PNG → Open → Continue → Home."""
+    png = tmp_path / "enroll-qr.png"
+    provider.enrollment_png(png)
+    state = app.wait_state(lambda s: s["screen"] == "welcome")
+    assert not state["accounts"]
+    if screenshot:
+        app.call("screenshot", path=str(SCREENSHOTS / "welcome.png"))
+    app.press(f"push_{push}")
+    app.press("open_image_button")
+    app.wait_state(lambda s: s["popups"] == ["FileChooserPopup"])
+    app.call("choose_file", path=str(png))
+    app.press("chooser_open")
+    state = app.wait_state(lambda s: s["enrolled"], timeout=20)
+    app.press("continue_button")
+    app.wait_state(lambda s: s["screen"] == "home" and connected(s))
+    return state

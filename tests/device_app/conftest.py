@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from typing import Callable
@@ -10,6 +11,7 @@ import pytest
 
 from device_app.core.service import DeviceService
 
+from app_remote import AppRemote
 from provider_process import ProviderProcess
 from stub_provider import StubProvider
 
@@ -43,6 +45,16 @@ def provider(tmp_path_factory):
     process = ProviderProcess(tmp_path_factory.mktemp("provider")).setup().start()
     yield process
     process.close()
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The real app under xvfb-run, remote-controlled (see app_driver.py)."""
+    if shutil.which("xvfb-run") is None:
+        pytest.fail("xvfb-run is needed (Debian package xvfb)")
+    remote = AppRemote(tmp_path / "device-data", tmp_path / "app.log")
+    yield remote
+    remote.close()
 
 
 @pytest.fixture

@@ -8,51 +8,11 @@ welcome screen, Home with a pending request and the history go to assets/screens
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-from app_remote import AppRemote
-from provider_process import ProviderProcess
+from app_remote import SCREENSHOTS, card_for, connected, enroll_from_qr_image
 
 pytestmark = pytest.mark.slow
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
-
-
-@pytest.fixture
-def app(tmp_path):
-    if shutil.which("xvfb-run") is None:
-        pytest.fail("xvfb-run is needed (Debian package xvfb)")
-    remote = AppRemote(tmp_path / "device-data", tmp_path / "app.log")
-    yield remote
-    remote.close()
-
-
-def connected(state):
-    return state["connection"].endswith("Connected")
-
-
-def enroll_from_qr_image(app: AppRemote, provider: ProviderProcess, tmp_path: Path, screenshot: bool = False):
-    png = tmp_path / "enroll-qr.png"
-    provider.enrollment_png(png)
-    state = app.wait_state(lambda s: s["screen"] == "welcome")
-    assert not state["accounts"]
-    if screenshot:
-        app.call("screenshot", path=str(SCREENSHOTS / "welcome.png"))
-    app.press("open_image_button")
-    app.wait_state(lambda s: s["popups"] == ["FileChooserPopup"])
-    app.call("choose_file", path=str(png))
-    app.press("chooser_open")
-    state = app.wait_state(lambda s: s["enrolled"], timeout=20)
-    app.press("continue_button")
-    app.wait_state(lambda s: s["screen"] == "home" and connected(s))
-    return state
-
-
-def card_for(state, binding_message):
-    return next((c for c in state["cards"] if c["binding_message"] == binding_message), None)
 
 
 def test_enroll_accept_and_the_client_gets_tokens(app, provider, tmp_path):

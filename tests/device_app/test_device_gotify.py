@@ -1,11 +1,12 @@
-"""The app's core over the Gotify channel, against a real provider process configured with a
-Gotify server (the spec-built fake from tests/support): enroll with push=gotify, and a request
-made by a client reaches the device through a Gotify message."""
+"""The Gotify channel, against a real provider process configured with a Gotify server (the
+spec-built fake from tests/support): enroll with push=gotify, and a request made by a client
+reaches the device through a Gotify message; first with the core, then with the real app."""
 
 from __future__ import annotations
 
 import pytest
 
+from app_remote import card_for, enroll_from_qr_image
 from conftest import wait_for
 from provider_process import ProviderProcess
 from tests.support.gotify_server import GotifyServer
@@ -64,3 +65,25 @@ def test_a_gotify_device_notices_a_request_decided_elsewhere(gotify_provider, se
     assert other.decide(item.request_id, False, "ELSEWHERE").outcome == "denied"
     service.tick(now=item.received_at + 60)  # time for a periodic re-fetch
     wait_for(lambda: service.inbox.get(item.request_id) is None)
+
+
+def test_the_app_enrolls_for_gotify_and_gets_requests_through_it(app, gotify_provider, tmp_path):
+    enroll_from_qr_image(app, gotify_provider, tmp_path, push="gotify")
+    assert "Push channel: gotify" in app.state()["accounts"][0]["details"]
+    auth_req_id = gotify_provider.bc_authorize("GOTIFY APP")
+    state = app.wait_state(lambda s: card_for(s, "GOTIFY APP"), timeout=20)
+    app.press("accept_button", card=card_for(state, "GOTIFY APP")["request_id"])
+    assert gotify_provider.poll_tokens(auth_req_id)[0] == 200
+    assert state["accounts"][0]["state"] == "Connected"
+
+
+def test_the_app_explains_a_provider_without_gotify(app, provider, tmp_path):
+    provider.enrollment_png(tmp_path / "qr.png")
+    app.wait_state(lambda s: s["screen"] == "welcome")
+    app.press("push_gotify")
+    app.press("open_image_button")
+    app.wait_state(lambda s: s["popups"] == ["FileChooserPopup"])
+    app.call("choose_file", path=str(tmp_path / "qr.png"))
+    app.press("chooser_open")
+    state = app.wait_state(lambda s: s["welcome_status"].startswith("The provider refused"), timeout=20)
+    assert not state["enrolled"]
