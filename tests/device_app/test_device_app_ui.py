@@ -20,9 +20,9 @@ def test_enroll_accept_and_the_client_gets_tokens(app, provider, tmp_path):
     assert "Alice Liddell (alice)" in state["welcome_status"]
     assert f"127.0.0.1:{provider.port}" in state["welcome_status"]
 
-    auth_req_id = provider.bc_authorize("LIB-4 7F3K", scope="openid email profile")
-    state = app.wait_state(lambda s: card_for(s, "LIB-4 7F3K"))
-    card = card_for(state, "LIB-4 7F3K")
+    auth_req_id = provider.bc_authorize("LIB-4 · 7F3K", scope="openid email profile")
+    state = app.wait_state(lambda s: card_for(s, "LIB-4 · 7F3K"))
+    card = card_for(state, "LIB-4 · 7F3K")
     assert card["client_name"] == "Library kiosk"
     assert card["countdown"].startswith("Expires in")
     assert card["scopes"].count("•") == 3
