@@ -8,9 +8,14 @@ welcome screen, Home with a pending request and the history go to assets/screens
 
 from __future__ import annotations
 
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from app_remote import SCREENSHOTS, card_for, connected, enroll_from_qr_image
+from device_app.core.qr import decode_file
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +51,17 @@ def test_enroll_accept_and_the_client_gets_tokens(app, provider, tmp_path):
     app.press("nav_history")
     app.wait_state(lambda s: s["screen"] == "history")
     app.call("screenshot", path=str(SCREENSHOTS / "history.png"))
+    assert_nothing_secret_logged(app, tmp_path)
+
+
+def assert_nothing_secret_logged(app, tmp_path):
+    """No JWS, private key, TOTP secret or enrollment code in the app's log."""
+    log = app.log_path.read_text()
+    secret = json.loads((tmp_path / "device-data" / "accounts.json").read_text())["accounts"][0]["totp"]["secret"]
+    code = parse_qs(urlsplit(decode_file(tmp_path / "enroll-qr.png")).query)["code"][0]
+    assert secret not in log and code not in log
+    assert "PRIVATE KEY" not in log
+    assert not re.search(r"eyJ[\w-]+\.eyJ[\w-]+\.", log)
 
 
 def test_deny_and_the_client_gets_access_denied(app, provider, tmp_path):
