@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from .processes import Process, console_script, free_port, wait_http
+from tests.support.provider_process import (Process, ProviderProcess, console_script, free_port,
+                                            wait_http)
 
 CHROMIUM = os.environ.get("CIBA_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -142,20 +143,11 @@ def phone(demo, browser, tmp_path_factory):
 APPROVAL_TOKEN = "demo-tests-approval-token"
 
 
-@dataclass
-class Provider:
-    process: Process
-    issuer: str
-    instance: str
+class Provider(ProviderProcess):
+    """``ciba-provider serve`` with the conformance-testing approval hook switched on."""
 
-    def cli(self, *args: str) -> str:
-        """Run ``ciba-provider ARGS --instance ...`` and return its output."""
-        import subprocess
-
-        done = subprocess.run(console_script("ciba-provider", "server.cli") + [
-            *args, "--instance", self.instance], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    def __init__(self, workdir) -> None:
+        super().__init__(workdir, env={"CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN})
 
     def testing_decision(self, auth_req_id: str, action: str) -> None:
         import requests
@@ -168,17 +160,5 @@ class Provider:
 
 @pytest.fixture(scope="module")
 def provider_process(tmp_path_factory):
-    """``ciba-provider serve`` with the conformance-testing approval hook switched on."""
-    instance = str(tmp_path_factory.mktemp("provider") / "instance")
-    port = free_port()
-    process = Process(console_script("ciba-provider", "server.cli") + [
-        "serve", "--port", str(port), "--instance", instance],
-        env={"CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN})
-    issuer = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(issuer + "/.well-known/openid-configuration", process=process)
-    except BaseException:
-        process.kill()
-        raise
-    yield Provider(process, issuer, instance)
-    process.interrupt()
+    with Provider(tmp_path_factory.mktemp("provider")) as provider:
+        yield provider

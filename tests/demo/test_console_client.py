@@ -11,7 +11,7 @@ from joserfc.jwk import RSAKey
 from server.demo import console_client
 from server.demo.ciba_client import CibaError, Started
 
-from .processes import Process, console_script, free_port
+from tests.support.provider_process import Process, console_script, free_port
 
 SECRET = "console-client-secret-for-tests"
 

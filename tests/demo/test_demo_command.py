@@ -15,7 +15,7 @@ import websocket
 from server.demo.cli import STATE_FILE
 
 from .conftest import DevicePhone, start_demo
-from .processes import Process, console_script, free_port
+from tests.support.provider_process import Process, console_script, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from joserfc.jwk import RSAKey
 
-from ..server.server_process import ProviderProcess
+from tests.support.provider_process import ProviderProcess
 
 HERE = Path(__file__).parent
 APPROVAL_TOKEN = "interop-approval-token-4f1c2a9b7e"
@@ -40,7 +40,7 @@ def node_modules() -> Path:
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory, node_modules):
-    server = ProviderProcess(tmp_path_factory.mktemp("interop") / "instance",
+    server = ProviderProcess(tmp_path_factory.mktemp("interop"),
                              env={"CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN}).start()
     server.alice = server.cli_json("users", "add", "alice", "--password", "alice-pw",
                                    "--name", "Alice Liddell", "--email", "alice@example.com")
@@ -73,7 +73,7 @@ def run_flow(provider: ProviderProcess, client_env: dict, scenario: str) -> dict
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["result"] != "crash", outcome["error"] + "\n" + provider.output()[-3000:]
+    assert outcome["result"] != "crash", outcome["error"] + "\n" + provider.output[-3000:]
     return outcome
 
 

@@ -12,7 +12,7 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from .server_process import ProviderProcess
+from tests.support.provider_process import ProviderProcess
 
 CIBA = "urn:openid:params:grant-type:ciba"
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def server(tmp_path):
-    process = ProviderProcess(tmp_path / "instance").start()
+    process = ProviderProcess(tmp_path).start()
     yield process
     process.stop()
 
@@ -104,7 +104,7 @@ def test_flow_through_the_console_page(server, decision):
 
 
 def test_pending_request_survives_a_restart(tmp_path):
-    first = ProviderProcess(tmp_path / "instance").start()
+    first = ProviderProcess(tmp_path).start()
     try:
         first.cli("users", "add", "alice", "--password", "pw")
         secret = first.cli_json("clients", "add", "kiosk")["client_secret"]
@@ -114,9 +114,7 @@ def test_pending_request_survives_a_restart(tmp_path):
         jwks_before = requests.get(first.issuer + "/jwks", timeout=10).json()
     finally:
         first.stop()
-    second = ProviderProcess(tmp_path / "instance")
-    second.port, second.issuer = first.port, first.issuer
-    second.start()
+    second = ProviderProcess(tmp_path, port=first.port).start()  # the same issuer
     try:
         again = requests.post(second.issuer + "/token", auth=("kiosk", secret), timeout=10,
                               data={"grant_type": CIBA, "auth_req_id": auth_req_id})

@@ -20,8 +20,9 @@ from server.admin import ClientSpec, add_client, add_user
 from server.config import Settings
 from server.storage import replay
 
+from tests.support.provider_process import ProviderProcess
+
 from .ciba_helpers import CIBA, assert_error, auth_req_id, decide_request, poll
-from .server_process import ProviderProcess
 
 POSTGRES_URL = os.environ.get("CIBA_TEST_POSTGRES_URL", "")
 needs_postgres = pytest.mark.skipif(
@@ -142,8 +143,8 @@ def test_single_use_markers(db_app, clock):
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_server_process_on_postgres(pg_schema_url, tmp_path):
-    server = ProviderProcess(tmp_path / "instance", env={"CIBA_DATABASE_URL": pg_schema_url,
-                                                          "CIBA_AUTOMATED_APPROVAL_TOKEN": "t0k"})
+    server = ProviderProcess(tmp_path, env={"CIBA_DATABASE_URL": pg_schema_url,
+                                           "CIBA_AUTOMATED_APPROVAL_TOKEN": "t0k"})
     server.start()
     try:
         server.cli("users", "add", "alice", "--password", "pw")
