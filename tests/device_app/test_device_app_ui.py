@@ -128,3 +128,11 @@ def test_the_app_reconnects_after_a_provider_restart(app, provider, tmp_path):
     state = app.wait_state(lambda s: connected(s) and card_for(s, "AFTER RESTART"), timeout=40)
     app.press("accept_button", card=card_for(state, "AFTER RESTART")["request_id"])
     assert provider.poll_tokens(auth_req_id)[0] == 200
+
+
+def test_a_revoked_device_says_so(app, provider, tmp_path):
+    enroll_from_qr_image(app, provider, tmp_path)
+    device_id = app.state()["accounts"][0]["device_id"]
+    provider.cli("devices", "revoke", device_id)
+    state = app.wait_state(lambda s: s["accounts"][0]["state"] == "This device was revoked", timeout=30)
+    assert state["connection"].endswith("This device was revoked")
