@@ -64,10 +64,13 @@ def assert_nothing_secret_logged(app, tmp_path):
     assert not re.search(r"eyJ[\w-]+\.eyJ[\w-]+\.", log)
 
 
-def test_deny_and_the_client_gets_access_denied(app, provider, tmp_path):
+def test_deny_a_payment_and_the_client_gets_access_denied(app, provider, tmp_path):
     enroll_from_qr_image(app, provider, tmp_path)
-    auth_req_id = provider.bc_authorize("DENY ME 42")
+    payment = [{"type": "payment_initiation", "instructedAmount": {"currency": "EUR", "amount": "12.50"},
+                "creditorName": "City Library"}]
+    auth_req_id = provider.bc_authorize("DENY ME 42", authorization_details=json.dumps(payment))
     state = app.wait_state(lambda s: card_for(s, "DENY ME 42"))
+    assert card_for(state, "DENY ME 42")["details"] == "Pay 12.50 EUR to City Library"
     app.press("deny_button", card=card_for(state, "DENY ME 42")["request_id"])
     status, body = provider.poll_tokens(auth_req_id)
     assert (status, body["error"]) == (400, "access_denied")
