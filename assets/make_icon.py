@@ -1,6 +1,7 @@
 """Draw the app icon (assets/icon.png, 512 px) with Pillow: a shield with a check mark.
 
 Run: python assets/make_icon.py   (drawn at 4x and downsampled for smooth edges)
+It also writes device_app/ui/icon.png (256 px), the copy a non-editable install carries.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def draw(size: int = 512, scale: int = 4) -> Image.Image:
 
 def main() -> None:
     here = Path(__file__).resolve().parent
-    draw(512).save(here / "icon.png")
-    print(f"wrote {here / 'icon.png'}")
+    icon = draw(512)
+    for path, size in ((here / "icon.png", 512), (here.parent / "device_app" / "ui" / "icon.png", 256)):
+        (icon if size == 512 else icon.resize((size, size), Image.LANCZOS)).save(path, optimize=True)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":
