@@ -42,9 +42,8 @@ class LockedDispatch:
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory):
     """A real ``ciba-provider serve`` on 127.0.0.1 with user alice and a poll-mode client."""
-    process = ProviderProcess(tmp_path_factory.mktemp("provider")).setup().start()
-    yield process
-    process.close()
+    with ProviderProcess(tmp_path_factory.mktemp("provider")).setup() as process:
+        yield process
 
 
 @pytest.fixture

@@ -27,9 +27,8 @@ def gotify():
 def gotify_provider(tmp_path_factory, gotify):
     env = {"CIBA_GOTIFY_URL": gotify.url, "CIBA_GOTIFY_ADMIN_USER": ADMIN[0],
            "CIBA_GOTIFY_ADMIN_PASSWORD": ADMIN[1]}
-    process = ProviderProcess(tmp_path_factory.mktemp("provider-gotify"), env).setup().start()
-    yield process
-    process.close()
+    with ProviderProcess(tmp_path_factory.mktemp("provider-gotify"), env=env).setup() as process:
+        yield process
 
 
 def test_a_request_arrives_through_gotify(gotify_provider, gotify, service, tmp_path):
