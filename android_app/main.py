@@ -1,0 +1,2 @@
+from device_app.main import main
+main()
