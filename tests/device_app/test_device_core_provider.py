@@ -87,8 +87,9 @@ def test_websocket_push_and_reconnect_after_a_provider_restart(provider, client)
 
         provider.stop()
         wait_for(lambda: states[-1] in ("offline", "connecting"))
-        provider.start()
+        # cleared before the restart: the listener may reconnect and sync before start() returns
         messages.clear()
+        provider.start()
         provider.bc_authorize("AFTER RESTART")
         wait_for(lambda: states.count("connected") >= 2, timeout=20)
         # after the reconnect the listener fetched what is pending, kept across the restart
