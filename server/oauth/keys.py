@@ -43,7 +43,7 @@ class KeyRing:
                 now = self.clock.now()
                 for kty in ("RSA", "EC"):
                     key_repo.add(s, _generate(kty, now, active_from=now))
-        self._loaded_at = -1.0
+        self._invalidate()
 
     def rotate(self, publish_ahead: float | None = None) -> list[str]:
         """Add a new RSA and EC key; they sign from now + publish_ahead. Returns the new kids."""
@@ -53,13 +53,18 @@ class KeyRing:
             rows = [_generate(kty, now, active_from=now + ahead) for kty in ("RSA", "EC")]
             for row in rows:
                 key_repo.add(s, row)
-        self._loaded_at = -1.0
+        self._invalidate()
         return [r.kid for r in rows]
 
     def retire(self, kid: str) -> None:
         with self.db.session() as s:
             key_repo.retire(s, kid, self.clock.now())
-        self._loaded_at = -1.0
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        # Under the lock, so a load that read the old rows cannot mark them fresh afterwards.
+        with self._lock:
+            self._loaded_at = -1.0
 
     def _load(self) -> list[SigningKey]:
         now = time.monotonic()
