@@ -19,8 +19,15 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
 def new_id(nbytes: int = 32) -> str:
-    """An unguessable URL-safe identifier (default 256 bits)."""
-    return secrets.token_urlsafe(nbytes)
+    """An unguessable URL-safe identifier (default 256 bits).
+
+    Never starts with "-": such an id, typed after a command (``devices revoke ID``), would be
+    taken for an option. Redrawing the first character keeps it uniform over 63 values.
+    """
+    while True:
+        value = secrets.token_urlsafe(nbytes)
+        if not value.startswith("-"):
+            return value
 
 
 def digest(value: str) -> str:
