@@ -55,6 +55,8 @@ class ClientSpec:
     ciba_lifetime: int | None = None
     scope: str = DEFAULT_SCOPE
     name: str = ""
+    client_uri: str | None = None
+    logo_uri: str | None = None
     user_code_required: bool = False
     id_token_signed_response_alg: str | None = None
 
@@ -71,6 +73,9 @@ def add_client(p: Provider, spec: ClientSpec) -> tuple[dict, str | None]:
         raise AdminError("the notification endpoint must be an https URL (http only on loopback)")
     if spec.id_token_signed_response_alg and spec.id_token_signed_response_alg not in SUPPORTED_ALGS:
         raise AdminError(f"ID token algorithm must be one of {', '.join(SUPPORTED_ALGS)}")
+    for label, uri in (("client URI", spec.client_uri), ("logo URI", spec.logo_uri)):
+        if uri and not _acceptable_endpoint(uri):
+            raise AdminError(f"the {label} must be an https URL (http only on loopback)")
     unknown = [s for s in spec.scope.split() if s not in SCOPES]
     if unknown:
         raise AdminError(f"unknown scopes: {' '.join(unknown)}")
@@ -88,6 +93,7 @@ def add_client(p: Provider, spec: ClientSpec) -> tuple[dict, str | None]:
         secret = spec.secret or secrets.token_urlsafe(32)
     row = Client(
         client_id=spec.client_id, name=spec.name or spec.client_id,
+        client_uri=spec.client_uri or None, logo_uri=spec.logo_uri or None,
         secret_hash=hash_password(secret) if secret else None,
         secret_encrypted=p.box.seal(secret) if secret and spec.auth_method == "client_secret_jwt"
         else None,

@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     c_add.add_argument("--ciba-lifetime", type=int, default=None, metavar="SECONDS")
     c_add.add_argument("--scope", default="openid profile email offline_access")
     c_add.add_argument("--name", default="")
+    c_add.add_argument("--client-uri", default=None, metavar="URL",
+                       help="the client's home page, shown to users with its name")
+    c_add.add_argument("--logo-uri", default=None, metavar="URL",
+                       help="the client's logo (https), shown to users with its name")
     c_add.add_argument("--user-code-required", action="store_true",
                        help="the client must send user_code (CIBA §7.1)")
     c_add.add_argument("--id-token-alg", default=None, choices=["RS256", "ES256", "PS256"])
@@ -189,6 +193,7 @@ def cmd_clients_add(args) -> int:
         grant_types=args.grant_type or [], delivery_mode=args.delivery_mode,
         notification_endpoint=args.notification_endpoint, polling_interval=args.polling_interval,
         ciba_lifetime=args.ciba_lifetime, scope=args.scope, name=args.name,
+        client_uri=args.client_uri, logo_uri=args.logo_uri,
         user_code_required=args.user_code_required, id_token_signed_response_alg=args.id_token_alg)
     metadata, secret = add_client(provider_from(args), spec)
     if secret:

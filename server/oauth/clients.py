@@ -110,7 +110,7 @@ class RegisteredClient(ClientMixin):
             "backchannel_user_code_parameter": r.user_code_required,
         }
         for key in ("notification_endpoint", "polling_interval", "ciba_lifetime",
-                    "id_token_signed_response_alg"):
+                    "id_token_signed_response_alg", "client_uri", "logo_uri"):
             value = getattr(r, key)
             if value:
                 out_key = "backchannel_client_notification_endpoint" \

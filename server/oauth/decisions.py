@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 class Outcome(str, Enum):
     APPROVED = "approved"
     DENIED = "denied"
+    CANCELLED = "cancelled"
     ALREADY_DECIDED = "already_decided"
     EXPIRED = "expired"
     NOT_FOUND = "not_found"
@@ -39,8 +40,30 @@ def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str
     return Outcome(status)
 
 
+def cancel(provider: "Provider", request_id: str, cancelled_by: str) -> Outcome:
+    """End a pending request that nobody should decide any more (an extension, not CIBA).
+
+    ``cancelled_by`` is "client" when the consumption device gave up, or "operator:<username>".
+    The client's later polls get access_denied (CIBA §11 has no "cancelled" error; the request
+    will never be approved, which is what access_denied tells), devices withdraw the card, and a
+    late device decision is refused as already decided (status "cancelled").
+    """
+    now = provider.clock.now()
+    with provider.db.session() as s:
+        req = ciba_requests.get(s, request_id)
+        if req is None:
+            return Outcome.NOT_FOUND
+        if not ciba_requests.decide(s, request_id, "cancelled", cancelled_by, now):
+            s.refresh(req)
+            return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
+        s.refresh(req)
+    provider.notifier.request_resolved(req.user_id, req.device_request_id, "cancelled")
+    provider.after_decision(req)
+    return Outcome.CANCELLED
+
+
 def state_of(req: CibaRequest, now: float) -> str:
-    """pending | approved | denied | exchanged | expired, with expiry applied."""
+    """pending | approved | denied | cancelled | exchanged | expired, with expiry applied."""
     if req.status == "pending" and req.expires_at <= now:
         return "expired"
     return req.status

@@ -33,7 +33,10 @@ class NotificationDelivery:
         self.session = requests.Session()
 
     def __call__(self, req: "CibaRequest") -> None:
-        """Decision listener: called after a request is approved, denied or expired."""
+        """Decision listener: called after a request is approved, denied, cancelled or expired.
+        A client that cancelled its own request is not told about it."""
+        if req.status == "cancelled" and req.decided_by == "client":
+            return
         if req.delivery_mode in ("ping", "push") and req.auth_req_id_sealed:
             self.pool.submit(self._deliver, req.id)
 
@@ -63,6 +66,9 @@ class NotificationDelivery:
             if req.status == "denied":
                 return {"auth_req_id": auth_req_id, "error": "access_denied",
                         "error_description": "The end-user denied the authorization request"}
+            if req.status == "cancelled":
+                return {"auth_req_id": auth_req_id, "error": "access_denied",
+                        "error_description": "The authentication request was cancelled"}
             if req.status == "expired":
                 return {"auth_req_id": auth_req_id, "error": "expired_token",
                         "error_description": "The authentication request has expired"}

@@ -64,6 +64,8 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
                 raise errors.ExpiredTokenError("The auth_req_id has expired")
             if state == "denied":
                 raise errors.AccessDeniedError("The end-user denied the authorization request")
+            if state == "cancelled":
+                raise errors.AccessDeniedError("The authentication request was cancelled")
             if state == "pending":
                 self._pending(s, req, now)
             if not ciba_requests.mark_exchanged(s, req.id):

@@ -40,7 +40,8 @@ def pending_for_user(s: Session, user_id: str, now: float) -> list[CibaRequest]:
 
 
 def decide(s: Session, request_id: str, status: str, decided_by: str, now: float) -> bool:
-    """Atomically move a pending, unexpired request to approved/denied; False if too late."""
+    """Atomically move a pending, unexpired request to approved/denied/cancelled; False if
+    too late."""
     result = s.execute(update(CibaRequest).where(
         CibaRequest.id == request_id, CibaRequest.status == "pending",
         CibaRequest.expires_at > now).values(status=status, decided_by=decided_by, decided_at=now,

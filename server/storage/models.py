@@ -30,6 +30,9 @@ class Client(Base):
     __tablename__ = "clients"
     client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), default="")
+    # RFC 7591 §2 client_uri and logo_uri: shown to the user beside the client's name.
+    client_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    logo_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     secret_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # Only for client_secret_jwt, which needs the shared secret itself to verify HMACs.
     secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)

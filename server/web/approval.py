@@ -54,10 +54,12 @@ def approve(token: str):
                 outcome = decide(p, req.id, action == "accept", "console")
                 state = {Outcome.APPROVED: "approved", Outcome.DENIED: "denied",
                          Outcome.EXPIRED: "expired"}.get(outcome, "decided")
+                if outcome is Outcome.ALREADY_DECIDED:
+                    state = state_of(_load(token)[0], now)
     if user is not None and user.id != req.user_id:
         return render_template("approve.html", state="wrong_user", user=user,
                                csrf_token=csrf_token()), 403
-    if state in ("approved", "denied", "exchanged"):
+    if state in ("approved", "denied", "cancelled", "exchanged"):
         state = {"exchanged": "approved"}.get(state, state)
     details = json.loads(req.authorization_details) if req.authorization_details else None
     status = 401 if error else 200

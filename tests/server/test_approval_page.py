@@ -171,3 +171,18 @@ def test_client_name_is_escaped(http, alice, make_client, provider):
     body = text(sign_in(http, path))
     assert "<script>alert(1)</script>" not in body
     assert "&lt;script&gt;" in body
+
+
+def test_a_cancelled_request_says_so_and_cannot_be_accepted(http, request_link, provider):
+    from server.oauth.decisions import cancel
+    from server.security import digest
+    from server.storage import ciba_requests
+
+    req, path = request_link
+    page = sign_in(http, path)
+    with provider.db.session() as s:
+        rid = ciba_requests.by_auth_req_id_hash(s, digest(req)).id
+    cancel(provider, rid, "client")
+    answer = http.post(path, data={"action": "accept", "csrf_token": csrf(page)})
+    assert 'id="state">Request cancelled<' in text(answer)
+    assert "Library kiosk no longer needs this sign-in" in text(answer)
