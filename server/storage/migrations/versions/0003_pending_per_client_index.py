@@ -7,6 +7,7 @@ Revises: 0002
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
@@ -16,7 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_ciba_requests_client_status", "ciba_requests", ["client_id", "status"])
+    present = {i["name"] for i in sa.inspect(op.get_bind()).get_indexes("ciba_requests")}
+    if "ix_ciba_requests_client_status" not in present:
+        op.create_index("ix_ciba_requests_client_status", "ciba_requests",
+                        ["client_id", "status"])
 
 
 def downgrade() -> None:
