@@ -84,3 +84,10 @@ class TooManyPendingError(OAuth2Error):
 
     def get_headers(self):
         return super().get_headers() + [("Retry-After", str(self.retry_after))]
+
+
+def safe_description(text: str, limit: int = 200) -> str:
+    """Text for error_description: RFC 6749 §5.2 allows printable ASCII without " and \\
+    (Authlib raises ValueError otherwise); anything else, e.g. an echoed parameter name, is ?."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?"
+                   for c in text[:limit])

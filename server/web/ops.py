@@ -1,5 +1,6 @@
 """Operations endpoints: ``/healthz`` (the process answers), ``/readyz`` (the database and, when
-configured, Redis and Gotify answer) and ``/metrics`` (Prometheus text, server/metrics.py).
+configured, Redis and Gotify answer), ``/metrics`` (Prometheus text, server/metrics.py) and
+``/openapi.json`` (the API description, server/openapi/).
 
 ``/healthz`` is open to everyone (load balancers); ``/readyz`` and ``/metrics`` are open on
 loopback and otherwise need ``Authorization: Bearer <CIBA_OPS_TOKEN>`` (403 when no token is
@@ -85,6 +86,16 @@ def metrics_text():
     _guard()
     return _no_store(Response(metrics.exposition(current_provider()),
                               content_type=metrics.CONTENT_TYPE))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from ..openapi import document
+
+    p = current_provider()
+    response = jsonify(document(p.issuer, p.settings))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 def _check(probe) -> str:

@@ -13,8 +13,8 @@ import uuid
 import pytest
 from joserfc import jws
 
-from .ciba_helpers import CIBA, FORM, assert_error, assertion_form, rsa_client_key, public_jwks
-from .devices.helpers import DeviceKey, sign
+from .ciba_helpers import CIBA, assert_error, assertion_form, public_jwks, rsa_client_key
+from .devices.helpers import DeviceKey
 
 DEEP = "[" * 50_000
 OAUTH_ENDPOINTS = ["/bc-authorize", "/token", "/introspect", "/revoke"]
@@ -186,4 +186,12 @@ def bc_authorize_request(http, kiosk, phone, clock):
     return make
 
 
-_ = (FORM, sign)
+
+@pytest.mark.parametrize("path", OAUTH_ENDPOINTS)
+def test_a_repeated_parameter_with_a_non_ascii_name_is_invalid_request(http, kiosk, path):
+    # found by tests/server/test_fuzz.py: the name was echoed into error_description, which
+    # RFC 6749 §5.2 limits to ASCII, and Authlib raised ValueError (a 500)
+    r = http.post(path, data="K%C3%9DQ=1&K%C3%9DQ=2", headers=kiosk.basic(),
+                  content_type="application/x-www-form-urlencoded")
+    body = assert_error(r, 400, "invalid_request")
+    assert body["error_description"] == "Parameter K?Q is repeated"
