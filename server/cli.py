@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     k_rot.add_argument("--publish-ahead", type=int, default=3600, metavar="SECONDS")
     k_rot.set_defaults(func=cmd_keys_rotate)
     keys.add_parser("list", parents=[common]).set_defaults(func=cmd_keys_list)
+    k_ret = keys.add_parser("retire", parents=[common],
+                            help="stop publishing a key (tokens it signed no longer verify)")
+    k_ret.add_argument("kid")
+    k_ret.set_defaults(func=cmd_keys_retire)
 
     for name in EXTENSIONS:
         try:
@@ -223,6 +227,19 @@ def cmd_clients_remove(args) -> int:
 def cmd_keys_rotate(args) -> int:
     kids = provider_from(args).keys.rotate(args.publish_ahead)
     print(f"published keys {', '.join(kids)}; they sign from {args.publish_ahead} s from now")
+    return 0
+
+
+def cmd_keys_retire(args) -> int:
+    keys = provider_from(args).keys
+    published = [k["kid"] for k in keys.jwks()["keys"]]
+    if args.kid not in published:
+        raise AdminError(f"no published key {args.kid!r} (see: ciba-provider keys list)")
+    if args.kid in {keys.signing_key(alg).kid for alg in ("RS256", "ES256")}:
+        raise AdminError(f"key {args.kid} signs tokens now: rotate first (keys rotate), then "
+                         "retire it once tokens it signed have expired")
+    keys.retire(args.kid)
+    print(f"retired key {args.kid}; it is no longer in the JWKS")
     return 0
 
 
