@@ -40,6 +40,24 @@ DELIVERIES = Counter("ciba_notification_deliveries", "Notifications sent to devi
                      ["channel", "result"])
 
 
+_children: dict[tuple, tuple] = {}
+
+
+def request_done(endpoint: str, method: str, status: int, seconds: float | None) -> None:
+    """Count one answered request (and its latency); the labelled children are cached, since
+    looking them up costs more than the increment itself (bench/metrics_overhead.py)."""
+    key = (endpoint, method, status)
+    pair = _children.get(key)
+    if pair is None:
+        if len(_children) > 5000:  # bounded: endpoints x methods x statuses is small
+            _children.clear()
+        pair = _children[key] = (REQUESTS.labels(endpoint, method, str(status)),
+                                 LATENCY.labels(endpoint))
+    pair[0].inc()
+    if seconds is not None:
+        pair[1].observe(seconds)
+
+
 def delivery(channel: str, ok: bool, count: int = 1) -> None:
     DELIVERIES.labels(channel, "success" if ok else "failure").inc(count)
 

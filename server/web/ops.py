@@ -34,10 +34,11 @@ def _start_timer() -> None:
 
 def _count(response: Response) -> Response:
     endpoint = request.endpoint or "unmatched"
-    metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
     started = g.get("ops_started")
-    if started is not None and endpoint != "device.websocket":  # a socket's life is no latency
-        metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+    # a socket's life is no latency
+    seconds = None if started is None or endpoint == "device.websocket" \
+        else time.perf_counter() - started
+    metrics.request_done(endpoint, request.method, response.status_code, seconds)
     return response
 
 
