@@ -8,6 +8,7 @@ Command-line flags still override these. What this adds to plain flags:
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ worker_connections = 10000
 graceful_timeout = 30
 timeout = 60
 
-if os.environ.get("CIBA_GUNICORN_CONF") != str(os.getpid()):  # the master, once
+if not os.environ.get("CIBA_GUNICORN_CONF"):  # the master, once (workers inherit the mark)
     os.environ["CIBA_GUNICORN_CONF"] = str(os.getpid())
     _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not _metrics_dir:
@@ -25,6 +26,9 @@ if os.environ.get("CIBA_GUNICORN_CONF") != str(os.getpid()):  # the master, once
     else:  # stale files of a previous run would be summed in
         shutil.rmtree(_metrics_dir, ignore_errors=True)
         os.makedirs(_metrics_dir, exist_ok=True)
+    # Importing this module imported the ``server`` package, and with it server.metrics, before
+    # the folder was set: rebuild the metrics on file-backed values before workers fork.
+    importlib.reload(importlib.import_module("server.metrics"))
 
 
 def child_exit(server, worker) -> None:

@@ -21,23 +21,31 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+# prometheus_client picks in-memory or file-backed values when first imported, which may be
+# before server.gunicorn_conf sets PROMETHEUS_MULTIPROC_DIR (it reloads this module): pick again.
+values.ValueClass = values.get_value_class()
 
 if TYPE_CHECKING:
     from .provider import Provider
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+# Not in prometheus_client's default registry: exposition() builds the registry of a scrape.
 REQUESTS = Counter("ciba_http_requests", "HTTP requests answered",
-                   ["endpoint", "method", "status"])
+                   ["endpoint", "method", "status"], registry=None)
 LATENCY = Histogram("ciba_http_request_duration_seconds", "Time to answer an HTTP request",
-                    ["endpoint"], buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
-DECISIONS = Counter("ciba_decisions", "CIBA requests that ended, by outcome", ["outcome"])
-CONNECTED = Gauge("ciba_connected_devices", "Open device WebSockets", multiprocess_mode="livesum")
+                    ["endpoint"], buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10),
+                    registry=None)
+DECISIONS = Counter("ciba_decisions", "CIBA requests that ended, by outcome", ["outcome"],
+                    registry=None)
+CONNECTED = Gauge("ciba_connected_devices", "Open device WebSockets", multiprocess_mode="livesum",
+                  registry=None)
 DELIVERIES = Counter("ciba_notification_deliveries", "Notifications sent to devices or clients",
-                     ["channel", "result"])
+                     ["channel", "result"], registry=None)
 
 
 _children: dict[tuple, tuple] = {}
