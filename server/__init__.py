@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=provider.issuer.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
-        MAX_CONTENT_LENGTH=256 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
     app.extensions["ciba"] = provider
     if settings.trusted_proxies:
@@ -35,9 +35,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from .web import account, approval, ciba, errors, oidc, testing
+    from .web import account, approval, ciba, errors, oidc, ops, testing
 
     errors.register(app)
+    ops.init_app(app)
     for module in (oidc, ciba, approval, account):
         app.register_blueprint(module.bp)
     if settings.automated_approval_token:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 import os
 import sys
 from typing import Callable
@@ -17,15 +16,17 @@ from typing import Callable
 from .admin import AdminError, ClientSpec, add_client, add_user, list_clients, list_users, remove_client
 from .admin_users import set_admin
 from .config import Settings
+from .logs import configure as configure_logs
 from .notify.modes import AUTO, MODES, ModeError, set_mode
 from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES
 from .provider import Provider
+from .storage.migrate import SchemaOutdated
 
 #: Settings that ``serve`` also takes as flags (--gotify-url, ...).
 GOTIFY_FLAGS = ("gotify_url", "gotify_admin_user", "gotify_admin_password")
 
 #: Modules that add their own sub-commands: each has ``register(subparsers, common)``.
-EXTENSIONS = ("server.cli_devices", "server.demo.cli")
+EXTENSIONS = ("server.cli_devices", "server.cli_db", "server.demo.cli")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -45,8 +46,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     issuer = getattr(args, "issuer", None)
     if not issuer and hasattr(args, "port") and not os.environ.get("CIBA_ISSUER"):
         issuer = f"http://{args.host}:{args.port}"
+    overrides = {name: getattr(args, name, None) for name in GOTIFY_FLAGS}
+    if getattr(args, "no_upgrade", False):
+        overrides["db_auto_upgrade"] = False
     return Settings.from_env(instance_path=getattr(args, "instance", None), issuer=issuer,
-                             **{name: getattr(args, name, None) for name in GOTIFY_FLAGS})
+                             **overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--gotify-admin-password", metavar="PASSWORD",
                        help="Gotify admin password; prefer CIBA_GOTIFY_ADMIN_PASSWORD, which "
                             "other users cannot read in the process list")
+    serve.add_argument("--no-upgrade", action="store_true",
+                       help="do not upgrade the database schema at start; refuse an old one")
     serve.set_defaults(func=cmd_serve)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
@@ -120,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     k_rot.add_argument("--publish-ahead", type=int, default=3600, metavar="SECONDS")
     k_rot.set_defaults(func=cmd_keys_rotate)
     keys.add_parser("list", parents=[common]).set_defaults(func=cmd_keys_list)
+    k_ret = keys.add_parser("retire", parents=[common],
+                            help="stop publishing a key (tokens it signed no longer verify)")
+    k_ret.add_argument("kid")
+    k_ret.set_defaults(func=cmd_keys_retire)
 
     for name in EXTENSIONS:
         try:
@@ -135,14 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from . import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings_from(args))
+    settings = settings_from(args)
+    configure_logs(settings.log_format)
+    app = create_app(settings)
     provider = app.extensions["ciba"]
     print(f"CIBA provider at {provider.issuer} (instance {os.path.abspath(provider.settings.instance_path)})",
           flush=True)
     from .devserver import run
 
-    return run(app, args.host, args.port)
+    return run(app, args.host, args.port, provider.settings.serve_read_timeout)
 
 
 def cmd_users_add(args) -> int:
@@ -219,6 +230,19 @@ def cmd_keys_rotate(args) -> int:
     return 0
 
 
+def cmd_keys_retire(args) -> int:
+    keys = provider_from(args).keys
+    published = [k["kid"] for k in keys.jwks()["keys"]]
+    if args.kid not in published:
+        raise AdminError(f"no published key {args.kid!r} (see: ciba-provider keys list)")
+    if args.kid in {keys.signing_key(alg).kid for alg in ("RS256", "ES256")}:
+        raise AdminError(f"key {args.kid} signs tokens now: rotate first (keys rotate), then "
+                         "retire it once tokens it signed have expired")
+    keys.retire(args.kid)
+    print(f"retired key {args.kid}; it is no longer in the JWKS")
+    return 0
+
+
 def cmd_keys_list(args) -> int:
     _print_json(provider_from(args).keys.jwks())
     return 0
@@ -233,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args) or 0
-    except AdminError as exc:
+    except (AdminError, SchemaOutdated) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,10 +19,12 @@ ENV_PREFIX = "CIBA_"
 class Settings:
     # Folder holding the SQLite database and other local state; created on first start.
     instance_path: str = "instance"
-    # Public base URL of the provider; the "iss" of every token. Empty: derived from host/port.
+    # Public base URL; the "iss" of every token. Required in production (server.wsgi); serve/demo: http://HOST:PORT.
     issuer: str = ""
     # SQLAlchemy URL; empty means sqlite:///<instance_path>/provider.db.
     database_url: str = ""
+    # Upgrade an older database schema (Alembic) when a process starts; false: refuse to start.
+    db_auto_upgrade: bool = True
     # Redis URL for the event bus between provider processes; empty keeps events in-process.
     redis_url: str = ""
     # Lifetime of a CIBA request (auth_req_id) in seconds when the client asks for none.
@@ -75,6 +77,22 @@ class Settings:
     gotify_timeout: int = 5
     # Number of reverse proxies in front of the provider whose X-Forwarded-* headers to trust.
     trusted_proxies: int = 0
+    # Pending CIBA requests one user may have at once; more get 429 with Retry-After (0: no cap).
+    max_pending_per_user: int = 10
+    # Pending CIBA requests one client may have at once; more get 429 with Retry-After (0: no cap).
+    max_pending_per_client: int = 1000
+    # WebSocket connections one device may hold at once, per provider process; the oldest is closed.
+    max_sockets_per_device: int = 3
+    # Largest accepted request body in bytes; larger ones get 413.
+    max_body_bytes: int = 256 * 1024
+    # Deepest nesting of arrays/objects accepted in any JSON input (bodies, frames, JWS, fields).
+    json_max_depth: int = 32
+    # `serve` only: seconds a connection may stay silent while a request is read, then dropped.
+    serve_read_timeout: int = 30
+    # Bearer token for /readyz and /metrics from other hosts (loopback needs none); empty: loopback only.
+    ops_token: str = ""
+    # Log line format: "text" (human) or "json" (one JSON object per line, for log collectors).
+    log_format: str = "text"
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -15,6 +15,7 @@ from typing import Callable
 
 from sqlalchemy.orm import Session
 
+from . import metrics
 from .clock import Clock
 from .config import Settings
 from .notify import Notifier
@@ -49,7 +50,7 @@ class Provider:
         self.secret_key = settings.secret_key or _instance_secret(settings.instance_path)
         self.box = SecretBox(self.secret_key)
         self.db = Database(settings.resolved_database_url)
-        self.db.create_all()
+        self.db.prepare(settings.db_auto_upgrade)
         self.keys = KeyRing(self.db, self.clock)
         self.keys.ensure()
         self.tokens = TokenIssuer(settings, self.clock, self.db, self.keys, self.issuer)
@@ -65,7 +66,7 @@ class Provider:
         self.notifier = Notifier()
         self.console = ConsoleChannel()
         self.notifier.register(self.console)
-        self._secret_cache = SecretCache()
+        self._secret_cache = SecretCache(rehash=self._store_secret_hash)
         self._decision_listeners: list[Callable[[CibaRequest], None]] = []
         # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
         self.web_extensions: list[Callable] = []
@@ -73,6 +74,7 @@ class Provider:
         from .oauth.delivery import NotificationDelivery
 
         self.on_decision(NotificationDelivery(self))
+        self.on_decision(lambda req: metrics.decision(req.status))
         from .oauth.server import AuthorizationServer  # imports Flask request adapters
 
         self.authorization = AuthorizationServer(self)
@@ -82,6 +84,10 @@ class Provider:
         with self.db.session() as s:
             row = client_repo.get(s, client_id)
         return RegisteredClient(row, self.box, self._secret_cache) if row else None
+
+    def _store_secret_hash(self, client_id: str, old_hash: str, new_hash: str) -> None:
+        with self.db.session() as s:
+            client_repo.set_secret_hash(s, client_id, old_hash, new_hash)
 
     # -- endpoints ---------------------------------------------------------------------------
     def endpoint(self, path: str) -> str:

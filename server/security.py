@@ -1,8 +1,11 @@
 """Secrets handling shared by every part: random ids, hashing, constant-time checks, encryption.
 
 Ids that grant something use 256 random bits (the guide asks for at least 160). Secrets are
-stored as SHA-256 digests when only equality is needed (ids with full entropy), or as scrypt
-hashes (passwords, client secrets chosen by people).
+stored as SHA-256 digests when only equality is needed (ids with full entropy), or as argon2id
+hashes (RFC 9106; passwords and client secrets) in the PHC string format, which carries its own
+parameters: raising ``ARGON2`` below makes ``verify_password`` return a new hash for the caller
+to store at the next successful sign-in. Hashes made before argon2id (``scrypt$salt$key``,
+N=2^14, r=8, p=1) still verify, and are replaced the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hmac
 import os
 import secrets
 
+from argon2 import PasswordHasher, Type, exceptions as argon2_errors
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -35,21 +39,48 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+#: argon2id parameters for new hashes: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
+ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1, "hash_len": 32,
+          "salt_len": 16}
+_HASHER = PasswordHasher(type=Type.ID, **ARGON2)
+#: Verified when there is no stored hash (unknown user), so that timing tells nothing.
+_DUMMY = _HASHER.hash(secrets.token_urlsafe(16))
+
+
 def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    dk = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return "scrypt$" + _b64(salt) + "$" + _b64(dk)
+    """An argon2id PHC string: ``$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>``."""
+    return _HASHER.hash(password)
+
+
+def verify_password(password: str, stored: str | None) -> tuple[bool, str | None]:
+    """(matches, new hash to store or None). A new hash comes with a match when ``stored`` is
+    an old scrypt hash or argon2id with other parameters than ``ARGON2``. The hashing work is
+    done even without a stored hash."""
+    stored = stored or ""
+    if stored.startswith("scrypt$"):
+        ok = _check_scrypt(password, stored)
+        return ok, (hash_password(password) if ok else None)
+    try:
+        ok = _HASHER.verify(stored if stored.startswith("$argon2") else _DUMMY, password) \
+            and stored.startswith("$argon2")
+    except (argon2_errors.VerificationError, argon2_errors.InvalidHashError):
+        return False, None
+    return ok, (hash_password(password) if ok and _HASHER.check_needs_rehash(stored) else None)
 
 
 def check_password(password: str, stored: str | None) -> bool:
-    """Constant-time verification; always does the scrypt work so timing tells nothing."""
+    return verify_password(password, stored)[0]
+
+
+def _check_scrypt(password: str, stored: str) -> bool:
+    """The scheme used before argon2id: ``scrypt$<salt>$<key>``, N=2^14, r=8, p=1."""
     try:
-        scheme, salt_b64, dk_b64 = (stored or "").split("$")
+        _, salt_b64, dk_b64 = stored.split("$")
         salt, expected = _unb64(salt_b64), _unb64(dk_b64)
     except ValueError:
-        scheme, salt, expected = "", b"\0" * 16, b""
+        return False
     dk = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return scheme == "scrypt" and hmac.compare_digest(dk, expected)
+    return hmac.compare_digest(dk, expected)
 
 
 def equal(a: str, b: str) -> bool:

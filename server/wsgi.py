@@ -1,5 +1,22 @@
-"""WSGI entry point for gunicorn: ``gunicorn -k gevent 'server.wsgi:app'`` (settings from CIBA_*)."""
+"""WSGI entry point for production: ``gunicorn -c python:server.gunicorn_conf 'server.wsgi:app'``
+(settings from CIBA_*; docs/deployment.md). Refuses to start on settings that would misbehave
+quietly (server/startup.py); under gunicorn that stops the whole server with the message."""
 
 from . import create_app
+from .config import Settings
+from .logs import configure
+from .startup import StartupError, check
 
-app = create_app()
+_settings = Settings.from_env()
+configure(_settings.log_format)
+try:
+    check(_settings)
+except StartupError as exc:
+    try:
+        from gunicorn.errors import AppImportError
+    except ImportError:  # another WSGI server
+        raise exc from None
+    # gunicorn prints an AppImportError's message alone and halts instead of respawning.
+    raise AppImportError(f"error: {exc}") from None
+
+app = create_app(_settings)

@@ -65,6 +65,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                       help="the kiosk's polling interval in poll mode")
     demo.add_argument("--request-expiry", type=int, default=120, metavar="SECONDS",
                       help="how long a sign-in at the kiosk waits for the phone")
+    demo.add_argument("--no-upgrade", action="store_true",
+                      help="do not upgrade the database schema at start; refuse an old one")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -142,6 +144,8 @@ def _build_apps(instance: Path, where: Endpoints, args: argparse.Namespace) -> d
 
     overrides = {} if "CIBA_ENROLLMENT_CODE_LIFETIME" in os.environ else \
         {"enrollment_code_lifetime": ENROLLMENT_CODE_LIFETIME}
+    if args.no_upgrade:
+        overrides["db_auto_upgrade"] = False
     settings = Settings.from_env(instance_path=str(instance), issuer=where.issuer, **overrides)
     provider_app = create_app(settings)
     provider = provider_app.extensions["ciba"]

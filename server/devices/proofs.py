@@ -18,6 +18,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from .. import jsonsafe
 from .errors import InvalidRequest, InvalidToken
 
 AUTH_TYP = "device-auth+jwt"
@@ -45,6 +46,8 @@ def public_jwk(value: Any) -> dict[str, str]:
 def unverified_kid(token: str) -> str:
     """The kid of a compact JWS before its signature is checked (to find the device's key)."""
     try:
+        if not jsonsafe.compact_jws_ok(token):
+            raise ValueError("malformed compact JWS")
         headers = jws.extract_compact(token.encode()).headers()
     except (JoseError, ValueError, TypeError, UnicodeError):
         raise InvalidToken("the JWS is malformed") from None
@@ -73,9 +76,9 @@ def verify(token: str, jwk_json: str, typ: str, device_id: str) -> Verified:
     if headers.get("kid") != device_id:
         raise InvalidToken("the JWS kid is not this device")
     try:
-        claims = json.loads(obj.payload)
-    except ValueError:
-        raise InvalidToken("the JWS payload is not JSON") from None
+        claims = jsonsafe.loads(obj.payload)
+    except jsonsafe.JSONInputError as exc:
+        raise InvalidToken(f"the JWS payload: {exc}") from None
     if not isinstance(claims, dict):
         raise InvalidToken("the JWS payload is not a JSON object")
     return Verified(device_id, claims)
@@ -90,8 +93,15 @@ def check_common(claims: dict[str, Any], device_id: str, issuer: str, now: float
     if aud != issuer and not (isinstance(aud, list) and issuer in aud):
         raise InvalidToken("aud must be the provider's issuer")
     iat = claims.get("iat")
-    if not _number(iat) or abs(now - iat) > skew:
+    if not jsonsafe.finite_number(iat) or abs(now - iat) > skew:
         raise InvalidToken("iat is missing or not fresh")
+    if "exp" in claims:
+        # Optional on a decision, required on device-auth (check_auth): a number, not passed
+        # (on the provider's clock, no leeway: exp is the device's own promise), and at most
+        # MAX_AUTH_LIFETIME after iat.
+        exp = claims["exp"]
+        if not jsonsafe.finite_number(exp) or exp <= now or exp - iat > MAX_AUTH_LIFETIME:
+            raise InvalidToken("exp is not a number, has passed, or is too far after iat")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not MIN_JTI <= len(jti) <= MAX_JTI:
         raise InvalidToken("jti is missing or too short")
@@ -100,10 +110,10 @@ def check_common(claims: dict[str, Any], device_id: str, issuer: str, now: float
 def check_auth(claims: dict[str, Any], device_id: str, issuer: str, method: str, path: str,
                now: float, skew: int) -> float:
     """Device-auth claims (protocol §3); returns the time until which the jti must be kept."""
+    if "exp" not in claims:
+        raise InvalidToken("exp is missing")
     check_common(claims, device_id, issuer, now, skew)
-    exp = claims.get("exp")
-    if not _number(exp) or exp + skew < now or exp - claims["iat"] > MAX_AUTH_LIFETIME:
-        raise InvalidToken("exp is missing, passed, or too far after iat")
+    exp = claims["exp"]
     if claims.get("htm") != method.upper():
         raise InvalidToken("htm does not match the request method")
     if claims.get("htu") != path:
@@ -122,7 +132,3 @@ def decision_of(claims: dict[str, Any], request_id: str,
     if "binding_message" not in claims or claims["binding_message"] != binding_message:
         raise InvalidRequest("binding_message differs from the request's")
     return decision == "accept"
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

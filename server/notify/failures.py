@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from .. import metrics
 from ..storage import notifications
 from ..storage.models import PushFailure
 
@@ -22,6 +23,7 @@ class FailureLog:
     def record(self, operation: str, description: str, *, username: str | None = None,
                status: int | None = None) -> None:
         """Log one failure and store it (newest first, bounded); storing never raises."""
+        metrics.delivery(self.channel, False)
         log.warning("%s push failed: %s for %s: %s %s", self.channel, operation,
                     username or "-", status if status is not None else "unreachable",
                     description)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..storage import users
 from . import LoginRequestEvent
+from .. import metrics
 from .failures import FailureLog
 from .gotify import GotifyError
 from .gotify_accounts import REFUSED, GotifyAccounts
@@ -148,6 +149,7 @@ class GotifyChannel:
             self.failures.record(exc.operation, f"{exc.description} (request {request_id[:8]})",
                                  username=username, status=exc.status)
             return
+        metrics.delivery(self.name, True)
         log.info("gotify: %s for %s posted (request %s)", body["extras"][EXTRAS_KEY]["event"],
                  username, request_id[:8])
 

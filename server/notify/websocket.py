@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import Any, Callable
 
+from .. import metrics
 from . import LoginRequestEvent
 from .bus import InProcessBus
 from .hub import Hub
@@ -46,7 +47,9 @@ def attach(bus: InProcessBus, hub: Hub) -> None:
 
     def handle(message: dict) -> None:
         if message.get("kind") == "send" and isinstance(message.get("user_id"), str):
-            hub.send_to_user(message["user_id"], message.get("message") or {})
+            sent = hub.send_to_user(message["user_id"], message.get("message") or {})
+            if sent:
+                metrics.delivery("websocket", True, sent)
         elif message.get("kind") == "drop" and isinstance(message.get("device_ids"), list):
             hub.drop_devices(str(d) for d in message["device_ids"])
 

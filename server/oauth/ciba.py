@@ -15,6 +15,7 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError as JoseExpired, JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
+from .. import jsonsafe
 from ..notify import LoginRequestEvent
 from ..security import digest, new_id
 from ..storage import ciba_requests, users
@@ -22,6 +23,7 @@ from ..storage.models import CibaRequest, User
 from . import errors
 from .clients import CIBA_GRANT_TYPE, RegisteredClient
 from .keys import SUPPORTED_ALGS
+from .limits import check_pending_caps
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -81,6 +83,7 @@ class BackchannelAuthentication:
             if user.disabled:
                 raise errors.AccessDeniedError("The user cannot be authenticated",
                                                status_code=403)
+            check_pending_caps(s, s_, client.client_id, user.id, now)
             if client.row.user_code_required:
                 # CIBA §7.1 user_code, §13 missing_user_code / invalid_user_code.
                 code = form.get("user_code")
@@ -142,14 +145,13 @@ class BackchannelAuthentication:
             raise errors.InvalidRequestError("requested_expiry must be a positive integer")
         return min(int(text), self.p.settings.max_requested_expiry)
 
-    @staticmethod
-    def _authorization_details(raw: str | None) -> list | None:
+    def _authorization_details(self, raw: str | None) -> list | None:
         if raw is None:
             return None
         try:
-            value = json.loads(raw)
-        except ValueError:
-            raise errors.InvalidRequestError("authorization_details is not JSON") from None
+            value = jsonsafe.loads(raw, self.p.settings.json_max_depth)
+        except jsonsafe.JSONInputError as exc:
+            raise errors.InvalidRequestError(f"authorization_details: {exc}") from None
         # RFC 9396 §2: a JSON array of objects each with a "type".
         if not isinstance(value, list) or not all(
                 isinstance(d, dict) and isinstance(d.get("type"), str) for d in value):
@@ -177,6 +179,8 @@ class BackchannelAuthentication:
     def _id_token_hint_subject(self, client: RegisteredClient, token: str) -> str:
         """An ID token we issued to this client; expiry is not held against it (OIDC §3.1.2.1)."""
         try:
+            if not jsonsafe.compact_jws_ok(token, self.p.settings.json_max_depth):
+                raise ValueError("malformed JWS")
             decoded = jwt.decode(token, self.p.keys.public_keyset(), algorithms=list(SUPPORTED_ALGS))
         except (JoseError, ValueError, TypeError):
             raise errors.InvalidRequestError("id_token_hint is not a valid ID token") from None
@@ -196,6 +200,8 @@ class BackchannelAuthentication:
                 key, algs = client.shared_secret_key(), ["HS256", "HS384", "HS512"]
             else:
                 key, algs = client.public_keys(), ["RS256", "PS256", "ES256"]
+            if not jsonsafe.compact_jws_ok(token, self.p.settings.json_max_depth):
+                raise ValueError("malformed JWS")
             decoded = jwt.decode(token, key, algorithms=algs)
         except (JoseError, ValueError, TypeError, LookupError):
             raise errors.InvalidRequestError("login_hint_token could not be verified") from None

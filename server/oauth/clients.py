@@ -8,11 +8,12 @@ import json
 import os
 import threading
 import time
+from typing import Callable
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from joserfc.jwk import KeySet, OctKey
 
-from ..security import SecretBox, check_password
+from ..security import SecretBox, verify_password
 from ..storage.models import Client
 
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
@@ -21,12 +22,16 @@ DELIVERY_MODES = ("poll", "ping", "push")
 
 
 class SecretCache:
-    """Remembers recent successful secret checks so polling clients don't pay scrypt each time.
+    """Remembers recent successful secret checks so polling clients don't pay argon2id each time.
 
     Only an HMAC of (client_id, secret, stored hash) under a per-process random key is kept.
+    ``rehash(client_id, old_hash, new_hash)`` is called when a check succeeds against a hash of
+    an older scheme or weaker parameters (security.verify_password), to store the new one.
     """
 
-    def __init__(self, ttl: float = 300.0, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl: float = 300.0, max_entries: int = 10_000,
+                 rehash: Callable[[str, str, str], None] | None = None) -> None:
+        self._rehash = rehash
         self._key = os.urandom(32)
         self._ttl, self._max = ttl, max_entries
         self._seen: dict[bytes, float] = {}
@@ -43,8 +48,11 @@ class SecretCache:
         with self._lock:
             if self._seen.get(tag, 0) > now:
                 return True
-        if not check_password(secret, stored):
+        ok, new_hash = verify_password(secret, stored)
+        if not ok:
             return False
+        if new_hash and self._rehash is not None:
+            self._rehash(client_id, stored, new_hash)
         with self._lock:
             if len(self._seen) >= self._max:
                 self._seen.clear()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from .. import metrics
 from ..storage import ciba_requests, clients as client_repo, users
 from .tokens import Grant
 
@@ -91,6 +92,7 @@ class NotificationDelivery:
                 response = self.session.post(endpoint, json=body, headers=headers,
                                              timeout=TIMEOUT, allow_redirects=False)
                 if response.status_code < 300:
+                    metrics.delivery("client", True)
                     return True
                 log.warning("client notification endpoint %s answered %s (attempt %d/%d)",
                             endpoint, response.status_code, attempt, ATTEMPTS)
@@ -98,4 +100,5 @@ class NotificationDelivery:
                 log.warning("client notification endpoint %s failed: %s (attempt %d/%d)",
                             endpoint, type(exc).__name__, attempt, ATTEMPTS)
             time.sleep(0.5 * attempt)
+        metrics.delivery("client", False)
         return False

@@ -24,6 +24,7 @@ __all__ = [
     "AccessDeniedError", "ExpiredLoginHintTokenError", "UnknownUserIdError",
     "MissingUserCodeError", "InvalidUserCodeError", "InvalidBindingMessageError",
     "AuthorizationPendingError", "SlowDownError", "ExpiredTokenError", "TransactionFailedError",
+    "TooManyPendingError",
 ]
 
 
@@ -67,3 +68,26 @@ class TransactionFailedError(OAuth2Error):
     """CIBA §11: the OpenID Provider encountered an unexpected condition."""
 
     error = "transaction_failed"
+
+
+class TooManyPendingError(OAuth2Error):
+    """429 (RFC 6585 §4) at the backchannel endpoint: the user or the client already has as many
+    pending requests as the provider allows. ``slow_down`` is the CIBA/RFC 8628 code for "back
+    off"; Retry-After says when the oldest pending request ends (issue 13 limits)."""
+
+    error = "slow_down"
+    status_code = 429
+
+    def __init__(self, description: str, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = max(1, int(retry_after))
+
+    def get_headers(self):
+        return super().get_headers() + [("Retry-After", str(self.retry_after))]
+
+
+def safe_description(text: str, limit: int = 200) -> str:
+    """Text for error_description: RFC 6749 §5.2 allows printable ASCII without " and \\
+    (Authlib raises ValueError otherwise); anything else, e.g. an echoed parameter name, is ?."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?"
+                   for c in text[:limit])

@@ -5,6 +5,8 @@ private_key_jwt with single-use jti and aud = issuer or endpoint URL; OIDC Core 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,8 @@ from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestErro
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import Response, request as flask_request
 
+from .. import jsonsafe
+from ..security import digest
 from ..storage import clients as client_repo, replay
 from .clients import RegisteredClient
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
@@ -21,6 +25,10 @@ from .grant import CibaGrant, RefreshTokenGrant
 
 if TYPE_CHECKING:
     from ..provider import Provider
+
+
+#: Longest an assertion may be valid (exp - now), in seconds; its jti is kept that long.
+MAX_ASSERTION_LIFETIME = 3600
 
 
 class AuthorizationServer(_AuthorizationServer):
@@ -40,6 +48,7 @@ class AuthorizationServer(_AuthorizationServer):
     def authenticate_client(self, request, methods, endpoint="token"):
         # invalid_client is always 401 (CIBA §13, RFC 6749 §5.2), whichever method failed.
         try:
+            check_basic_header(request.headers.get("Authorization"))
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as exc:
             exc.status_code = 401
@@ -69,6 +78,22 @@ class AuthorizationServer(_AuthorizationServer):
 
     def send_signal(self, name, *args, **kwargs) -> None:
         return None
+
+
+def check_basic_header(header: str | None) -> None:
+    """RFC 7617 §2: ``Basic`` then base64 of UTF-8 ``id:secret``; anything else that claims to be
+    Basic is invalid_client here (Authlib's parser raises on an empty or non-UTF-8 one)."""
+    if not header:
+        return
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        decoded = ""
+    if ":" not in decoded:
+        raise InvalidClientError(description="Malformed Basic credentials")
 
 
 class _OtherMethod(Exception):
@@ -102,10 +127,30 @@ class ClientAssertion(JWTBearerClientAssertion):
             return client.shared_secret_key()
         return client.public_keys()
 
+    def extract_assertion(self, assertion: str):
+        # Hostile segments (nested 50,000 deep, NaN) fail as a bad assertion, not a 500.
+        if not jsonsafe.compact_jws_ok(assertion, self.provider.settings.json_max_depth):
+            raise InvalidClientError(description="Invalid JWT assertion.")
+        return super().extract_assertion(assertion)
+
+    def verify_claims(self, claims) -> None:
+        # RFC 7523 §3 item 4 lets the server reject an exp unreasonably far in the future; its
+        # jti would have to be remembered that long (and 10^400 does not fit a float).
+        now = self.provider.clock.now()
+        exp = claims.get("exp")
+        if not jsonsafe.finite_number(exp):
+            raise InvalidClientError(description="Invalid claim: exp")
+        if exp - now > MAX_ASSERTION_LIFETIME:
+            raise InvalidClientError(
+                description=f"The assertion exp is more than {MAX_ASSERTION_LIFETIME} s away")
+        super().verify_claims(claims)
+
     def validate_jti(self, claims, jti) -> bool:
         # RFC 7523 §3 item 7: the jti is single use (kept until the assertion expires).
         p = self.provider
-        key = f"client_assertion:{claims['iss']}:{jti}"
-        expires = float(claims.get("exp") or 0) + p.settings.clock_skew
+        if not isinstance(jti, str) or not jti:
+            return False
+        key = "client_assertion:" + digest(f"{claims['iss']}\0{jti}")
+        expires = float(claims["exp"]) + p.settings.clock_skew
         with p.db.session() as s:
             return replay.use_once(s, key, expires, p.clock.now())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from .. import jsonsafe
 from ..clock import Clock
 from ..config import Settings
 from ..security import digest, new_id
@@ -105,6 +106,8 @@ class TokenIssuer:
 
     def verify_access_token(self, token: str) -> tuple[dict, Token] | None:
         """Claims and record of a valid, unexpired, unrevoked access token of ours; else None."""
+        if not jsonsafe.compact_jws_ok(token, self.settings.json_max_depth):
+            return None
         try:
             decoded = jwt.decode(token, self.keys.public_keyset(),
                                  algorithms=list(KeyRingAlgs))

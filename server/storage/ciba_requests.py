@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .models import CibaRequest
@@ -37,6 +37,19 @@ def pending_for_user(s: Session, user_id: str, now: float) -> list[CibaRequest]:
     return list(s.scalars(select(CibaRequest).where(
         CibaRequest.user_id == user_id, CibaRequest.status == "pending",
         CibaRequest.expires_at > now).order_by(CibaRequest.created_at.desc())))
+
+
+def pending_count(s: Session, now: float, *, user_id: str | None = None,
+                  client_id: str | None = None) -> tuple[int, float | None]:
+    """(number of pending unexpired requests of a user or a client, the soonest expiry)."""
+    q = select(func.count(), func.min(CibaRequest.expires_at)).where(
+        CibaRequest.status == "pending", CibaRequest.expires_at > now)
+    if user_id is not None:
+        q = q.where(CibaRequest.user_id == user_id)
+    if client_id is not None:
+        q = q.where(CibaRequest.client_id == client_id)
+    count, soonest = s.execute(q).one()
+    return int(count), soonest
 
 
 def decide(s: Session, request_id: str, status: str, decided_by: str, now: float) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .models import Client
@@ -30,3 +30,9 @@ def remove(s: Session, client_id: str) -> bool:
         return False
     s.delete(client)
     return True
+
+
+def set_secret_hash(s: Session, client_id: str, old_hash: str, new_hash: str) -> None:
+    """Replace a secret hash after a successful check, unless the secret changed meanwhile."""
+    s.execute(update(Client).where(Client.client_id == client_id, Client.secret_hash == old_hash)
+              .values(secret_hash=new_hash))

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Base
-from .upgrade import add_missing_columns
+from . import migrate
 
 
 class Database:
@@ -35,17 +32,12 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        """Create missing tables. Several workers starting at once race to create them; the
-        loser sees "already exists" and simply checks again."""
-        for attempt in range(10):
-            try:
-                Base.metadata.create_all(self.engine)
-                add_missing_columns(self.engine)
-                return
-            except DBAPIError:
-                if attempt == 9:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        """Bring the schema to this release's (Alembic, under a lock; see migrate.py)."""
+        migrate.upgrade(self.engine)
+
+    def prepare(self, auto_upgrade: bool = True) -> None:
+        """At process start: upgrade an older schema, or refuse when ``auto_upgrade`` is off."""
+        migrate.prepare(self.engine, auto_upgrade)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -90,7 +90,8 @@ class CibaRequest(Base):
     approval_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     auth_time: Mapped[float | None] = mapped_column(Float, nullable=True)
 
-    __table_args__ = (Index("ix_ciba_requests_user_status", "user_id", "status"),)
+    __table_args__ = (Index("ix_ciba_requests_user_status", "user_id", "status"),
+                      Index("ix_ciba_requests_client_status", "client_id", "status"))
 
 
 class Token(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .models import User
@@ -46,3 +46,8 @@ def all_users(s: Session) -> list[User]:
 
 def set_notification_mode(s: Session, user: User, mode: str) -> None:
     user.notification_mode = mode
+
+
+def set_password_hash(s: Session, user_id: str, password_hash: str) -> None:
+    """Replace a hash after a successful sign-in (an older scheme or weaker parameters)."""
+    s.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))

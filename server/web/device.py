@@ -8,13 +8,13 @@ upgrade. Protocol errors (``DeviceError``) become JSON in one place.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_sock import Sock
 
-from ..devices.errors import DeviceError, InvalidRequest
+from .. import jsonsafe, metrics
+from ..devices.errors import DeviceError, InvalidRequest, TooManyRequests
 from ..devices.service import DeviceService
 from ..notify.websocket import DeviceSocket
 from ..storage.models import Device
@@ -62,10 +62,11 @@ def _device() -> Device:
 
 
 def _json_body():
+    raw = request.get_data(cache=False) or b"null"
     try:
-        return json.loads(request.get_data(cache=False, as_text=True) or "null")
-    except ValueError:
-        raise InvalidRequest("the body is not JSON") from None
+        return jsonsafe.loads(raw, current_provider().settings.json_max_depth)
+    except jsonsafe.JSONInputError as exc:
+        raise InvalidRequest(f"the body: {exc}") from None
 
 
 def _no_store(response, status: int = 200):
@@ -106,10 +107,20 @@ def decision(request_id: str):
 
 @bp.before_request
 def authenticate_websocket():
-    """Refuse a bad upgrade with HTTP 401 before the WebSocket handshake."""
+    """Refuse a bad upgrade with HTTP 401, and a device already holding
+    ``max_sockets_per_device`` sockets in this process with 429, before the handshake."""
     if request.endpoint == "device.websocket":
         token = _token() or request.args.get("device_auth")
         g.device = _service().authenticate(token, "GET", request.script_root + request.path)
+        p = current_provider()
+        cap = p.settings.max_sockets_per_device
+        if cap > 0 and len(p.device_hub.connections(g.device.user_id, g.device.id)) >= cap:
+            raise TooManyRequests(f"this device already holds {cap} WebSocket connections; "
+                                  "close one first", retry_after=SOCKET_OPTIONS["ping_interval"])
+        # werkzeug's serve() times out idle request reads; an accepted socket is long-lived.
+        raw_socket = request.environ.get("werkzeug.socket")
+        if raw_socket is not None:
+            raw_socket.settimeout(None)
 
 
 @sock.route("/ws", bp=bp)
@@ -119,6 +130,7 @@ def websocket(ws):
     device: Device = g.device
     conn = DeviceSocket(ws, device.id, device.user_id)
     p.device_hub.add(conn)
+    metrics.CONNECTED.inc()
     try:
         p.device_bus.start()
         p.device_housekeeper.start()
@@ -130,13 +142,29 @@ def websocket(ws):
                   + [{"type": "login_request", "request": r} for r in reversed(pending)])
         while not conn.closed:
             raw = ws.receive(timeout=RECEIVE_TIMEOUT)
-            if raw is None:
-                continue
-            try:
-                message = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(message, dict) and message.get("type") == "ping":
-                conn.send({"type": "pong"})
+            if raw is not None:
+                reply = answer_frame(raw, p.settings.json_max_depth)
+                if reply is not None:
+                    conn.send(reply)
     finally:
         p.device_hub.remove(conn)
+        metrics.CONNECTED.dec()
+
+
+def answer_frame(raw: str | bytes, max_depth: int) -> dict | None:
+    """The reply to one frame from a device (protocol §5): pong to a ping; an ``error`` message
+    for anything else (binary, not JSON, not an object, unknown type). The socket stays open."""
+    if isinstance(raw, bytes):
+        problem = "binary frames are not part of the protocol"
+    else:
+        try:
+            message = jsonsafe.loads(raw, max_depth)
+        except jsonsafe.JSONInputError as exc:
+            message, problem = None, str(exc)
+        else:
+            problem = "" if isinstance(message, dict) else "a frame must be a JSON object"
+        if isinstance(message, dict):
+            if message.get("type") == "ping":
+                return {"type": "pong"}
+            problem = "unknown message type"
+    return {"type": "error", "error": "invalid_request", "error_description": problem}

@@ -34,6 +34,13 @@ def register(app: Flask) -> None:
             return response
         return exc
 
+    @app.errorhandler(TimeoutError)
+    def read_timeout(exc: TimeoutError):
+        # The client stopped sending its body (``serve``'s read timeout): 408, nothing to log.
+        response = jsonify(error="invalid_request", error_description="The request timed out")
+        response.status_code = 408
+        return response
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.path)

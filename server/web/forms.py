@@ -16,7 +16,8 @@ def strict_form(request: Request) -> dict[str, str]:
     form = request.form
     for key in form.keys():
         if len(form.getlist(key)) > 1:
-            raise errors.InvalidRequestError(f"Parameter {key} is repeated")
+            raise errors.InvalidRequestError(
+                errors.safe_description(f"Parameter {key} is repeated"))
     if request.args:
         raise errors.InvalidRequestError("Parameters must be sent in the body, not the URL")
     return form.to_dict()

@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import abort, redirect, request, session, url_for
 
-from ..security import check_password, equal
+from ..security import equal, verify_password
 from ..storage import users
 from ..storage.models import User
 from .context import current_provider
@@ -26,11 +26,14 @@ def check_csrf() -> None:
 
 
 def sign_in(username: str, password: str) -> User | None:
-    """Checks the password in constant time (scrypt runs even for unknown usernames)."""
+    """Checks the password in constant time (argon2id runs even for unknown usernames); a hash
+    of an older scheme or weaker parameters is replaced on success."""
     p = current_provider()
     with p.db.session() as s:
         user = users.by_username_or_email(s, username.strip())
-        ok = check_password(password, user.password_hash if user else None)
+        ok, new_hash = verify_password(password, user.password_hash if user else None)
+        if ok and new_hash and user is not None:
+            users.set_password_hash(s, user.id, new_hash)
     if not ok or user is None or user.disabled:
         return None
     session.clear()

@@ -155,6 +155,19 @@ def test_keys_list(capsys, instance):
     assert all("d" not in k for k in jwks["keys"])
 
 
+def test_keys_retire_unpublishes_an_old_key_but_not_one_that_signs(capsys, instance):
+    old = {k["kid"] for k in run_json(capsys, "keys", "list", "--instance", instance)["keys"]}
+    code, _, err = run(capsys, "keys", "retire", sorted(old)[0], "--instance", instance)
+    assert code == 2 and "signs tokens now" in err
+    assert run(capsys, "keys", "rotate", "--publish-ahead", "0", "--instance", instance)[0] == 0
+    kid = sorted(old)[0]
+    code, out, _ = run(capsys, "keys", "retire", kid, "--instance", instance)
+    assert code == 0 and f"retired key {kid}" in out
+    published = {k["kid"] for k in run_json(capsys, "keys", "list", "--instance", instance)["keys"]}
+    assert kid not in published and len(published) == 3
+    assert run(capsys, "keys", "retire", "nope", "--instance", instance)[0] == 2
+
+
 def test_console_script_is_installed(tmp_path):
     result = subprocess.run(["ciba-provider", "users", "list", "--instance", str(tmp_path / "i")],
                             capture_output=True, text=True, timeout=60)

@@ -154,6 +154,7 @@ def test_an_older_database_gains_the_new_columns(tmp_path):
     db.dispose()
     with sqlite3.connect(db_path) as conn:
         conn.execute("ALTER TABLE users DROP COLUMN is_admin")
+        conn.execute("DROP TABLE alembic_version")  # made before Alembic (tests/server/test_migrations.py)
         conn.execute("INSERT INTO users (id, username, name, password_hash, notification_mode, "
                      "disabled, created_at) VALUES ('u1', 'old', '', 'x', '', 0, 0)")
     db = Database(f"sqlite:///{db_path}")

@@ -1,0 +1,37 @@
+"""gunicorn settings for the provider: ``gunicorn -c python:server.gunicorn_conf server.wsgi:app``.
+
+Command-line flags still override these. What this adds to plain flags:
+- the gevent worker with many connections (each device holds a WebSocket);
+- Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR (a fresh folder unless set) for every
+  worker, and a dead worker's live gauges dropped (``child_exit``), so /metrics sums all workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+
+worker_class = "gevent"
+worker_connections = 10000
+graceful_timeout = 30
+timeout = 60
+
+if not os.environ.get("CIBA_GUNICORN_CONF"):  # the master, once (workers inherit the mark)
+    os.environ["CIBA_GUNICORN_CONF"] = str(os.getpid())
+    _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not _metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ciba-metrics-")
+    else:  # stale files of a previous run would be summed in
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+        os.makedirs(_metrics_dir, exist_ok=True)
+    # Importing this module imported the ``server`` package, and with it server.metrics, before
+    # the folder was set: rebuild the metrics on file-backed values before workers fork.
+    importlib.reload(importlib.import_module("server.metrics"))
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
