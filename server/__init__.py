@@ -34,6 +34,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    # Outside ProxyFix: it must see the peer's own address (RFC 8705 client certificates).
+    from .web.client_cert import ClientCertificateMiddleware
+
+    app.wsgi_app = ClientCertificateMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
 
     from .web import account, approval, ciba, errors, oidc, testing
 

@@ -18,7 +18,8 @@ from .admin import AdminError, ClientSpec, add_client, add_user, list_clients, l
 from .admin_users import set_admin
 from .config import Settings
 from .notify.modes import AUTO, MODES, ModeError, set_mode
-from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES
+from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES, GRANT_TYPES
+from .oauth.request_object import REQUEST_OBJECT_ALGS
 from .provider import Provider
 
 #: Settings that ``serve`` also takes as flags (--gotify-url, ...).
@@ -92,9 +93,29 @@ def build_parser() -> argparse.ArgumentParser:
     c_add.add_argument("--secret", default=None, help="default: a strong secret, printed once")
     c_add.add_argument("--auth-method", choices=AUTH_METHODS, default="client_secret_basic")
     c_add.add_argument("--jwks", metavar="FILE", default=None,
-                       help="public JWKS of the client (private_key_jwt)")
+                       help="public JWKS of the client (private_key_jwt, signed requests; "
+                            "with x5c for self_signed_tls_client_auth)")
+    c_add.add_argument("--jwks-uri", metavar="URL", default=None,
+                       help="where the client publishes its JWKS (instead of --jwks)")
     c_add.add_argument("--grant-type", action="append", default=None, metavar="G",
-                       help=f"repeatable; default {CIBA_GRANT_TYPE} and refresh_token")
+                       choices=GRANT_TYPES,
+                       help=f"repeatable, one of {', '.join(GRANT_TYPES)}; default "
+                            f"{CIBA_GRANT_TYPE} and refresh_token")
+    mtls = c_add.add_argument_group("mutual TLS (RFC 8705)")
+    mtls.add_argument("--tls-subject-dn", metavar="DN", default=None,
+                      help='tls_client_auth: the certificate subject, e.g. "CN=console,O=Example"')
+    mtls.add_argument("--tls-san-dns", metavar="NAME", default=None)
+    mtls.add_argument("--tls-san-uri", metavar="URI", default=None)
+    mtls.add_argument("--tls-san-ip", metavar="IP", default=None)
+    mtls.add_argument("--tls-san-email", metavar="EMAIL", default=None)
+    mtls.add_argument("--bound-tokens", action=argparse.BooleanOptionalAction, default=None,
+                      help="certificate-bound access tokens (default: on for the TLS methods "
+                           "and --fapi)")
+    c_add.add_argument("--request-signing-alg", choices=REQUEST_OBJECT_ALGS, default=None,
+                       help="require signed authentication requests with this alg (CIBA §7.1.1)")
+    c_add.add_argument("--fapi", action="store_true",
+                       help="FAPI-CIBA profile: signed requests, mTLS or private_key_jwt, "
+                            "PS256/ES256, bound tokens, poll or ping")
     c_add.add_argument("--delivery-mode", choices=DELIVERY_MODES, default="poll")
     c_add.add_argument("--notification-endpoint", default=None, metavar="URL")
     c_add.add_argument("--polling-interval", type=int, default=None, metavar="SECONDS")
@@ -194,7 +215,11 @@ def cmd_clients_add(args) -> int:
         notification_endpoint=args.notification_endpoint, polling_interval=args.polling_interval,
         ciba_lifetime=args.ciba_lifetime, scope=args.scope, name=args.name,
         client_uri=args.client_uri, logo_uri=args.logo_uri,
-        user_code_required=args.user_code_required, id_token_signed_response_alg=args.id_token_alg)
+        user_code_required=args.user_code_required, id_token_signed_response_alg=args.id_token_alg,
+        jwks_uri=args.jwks_uri, tls_subject_dn=args.tls_subject_dn, tls_san_dns=args.tls_san_dns,
+        tls_san_uri=args.tls_san_uri, tls_san_ip=args.tls_san_ip,
+        tls_san_email=args.tls_san_email, bound_tokens=args.bound_tokens,
+        request_signing_alg=args.request_signing_alg, fapi=args.fapi)
     metadata, secret = add_client(provider_from(args), spec)
     if secret:
         metadata["client_secret"] = secret  # shown once; only a hash is stored

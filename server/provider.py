@@ -21,7 +21,9 @@ from .notify import Notifier
 from .notify.console import ConsoleChannel
 from .oauth import hooks
 from .oauth.ciba import BackchannelAuthentication
+from .oauth.client_jwks import JwksCache
 from .oauth.clients import RegisteredClient, SecretCache
+from .oauth.mtls import load_ca_bundle
 from .oauth.keys import KeyRing
 from .oauth.tokens import TokenIssuer
 from .security import SecretBox
@@ -53,7 +55,8 @@ class Provider:
         self.keys = KeyRing(self.db, self.clock)
         self.keys.ensure()
         self.tokens = TokenIssuer(settings, self.clock, self.db, self.keys, self.issuer)
-        self.scopes_supported = list(SCOPES)
+        self.scopes_supported = list(SCOPES) + [
+            s for s in settings.api_scopes.split() if s not in SCOPES]
         # CIBA §4 backchannel_token_delivery_modes_supported.
         self.delivery_modes_supported = ["poll", "ping", "push"]
         self.resolve_login_hint = hooks.load(settings.login_hint_resolver,
@@ -66,6 +69,9 @@ class Provider:
         self.console = ConsoleChannel()
         self.notifier.register(self.console)
         self._secret_cache = SecretCache()
+        self.jwks_cache = JwksCache()
+        # RFC 8705 §2.1: the CAs whose certificates tls_client_auth accepts.
+        self.client_ca = load_ca_bundle(settings.tls_client_ca)
         self._decision_listeners: list[Callable[[CibaRequest], None]] = []
         # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
         self.web_extensions: list[Callable] = []
@@ -81,7 +87,7 @@ class Provider:
     def get_client(self, client_id: str) -> RegisteredClient | None:
         with self.db.session() as s:
             row = client_repo.get(s, client_id)
-        return RegisteredClient(row, self.box, self._secret_cache) if row else None
+        return RegisteredClient(row, self.box, self._secret_cache, self.jwks_cache) if row else None
 
     # -- endpoints ---------------------------------------------------------------------------
     def endpoint(self, path: str) -> str:
