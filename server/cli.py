@@ -22,11 +22,12 @@ from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES, GRANT_
 from .oauth.request_object import REQUEST_OBJECT_ALGS
 from .provider import Provider
 
-#: Settings that ``serve`` also takes as flags (--gotify-url, ...).
+#: Settings that ``serve`` also takes as flags (--gotify-url, --tls-cert, ...).
 GOTIFY_FLAGS = ("gotify_url", "gotify_admin_user", "gotify_admin_password")
+TLS_FLAGS = ("tls_cert", "tls_key", "tls_client_ca")
 
 #: Modules that add their own sub-commands: each has ``register(subparsers, common)``.
-EXTENSIONS = ("server.cli_devices", "server.demo.cli")
+EXTENSIONS = ("server.cli_devices", "server.cli_certs", "server.demo.cli")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -44,10 +45,12 @@ def provider_from(args: argparse.Namespace) -> Provider:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     issuer = getattr(args, "issuer", None)
+    flags = {name: getattr(args, name, None) for name in GOTIFY_FLAGS + TLS_FLAGS}
     if not issuer and hasattr(args, "port") and not os.environ.get("CIBA_ISSUER"):
-        issuer = f"http://{args.host}:{args.port}"
+        tls = flags.get("tls_cert") or os.environ.get("CIBA_TLS_CERT")
+        issuer = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
     return Settings.from_env(instance_path=getattr(args, "instance", None), issuer=issuer,
-                             **{name: getattr(args, name, None) for name in GOTIFY_FLAGS})
+                             **flags)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--gotify-admin-password", metavar="PASSWORD",
                        help="Gotify admin password; prefer CIBA_GOTIFY_ADMIN_PASSWORD, which "
                             "other users cannot read in the process list")
+    tls = serve.add_argument_group("https and mutual TLS (RFC 8705)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve https with this PEM certificate "
+                                                         "(CIBA_TLS_CERT)")
+    tls.add_argument("--tls-key", metavar="FILE", help="its private key (CIBA_TLS_KEY)")
+    tls.add_argument("--tls-client-ca", metavar="FILE",
+                     help="CAs of tls_client_auth client certificates; clients are asked for a "
+                          "certificate, not required to send one (CIBA_TLS_CLIENT_CA)")
     serve.set_defaults(func=cmd_serve)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
@@ -157,13 +167,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from . import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings_from(args))
+    from .oauth.mtls import CertificateFileError
+
+    try:
+        app = create_app(settings_from(args))
+    except CertificateFileError as exc:
+        raise AdminError(str(exc)) from None
     provider = app.extensions["ciba"]
     print(f"CIBA provider at {provider.issuer} (instance {os.path.abspath(provider.settings.instance_path)})",
           flush=True)
     from .devserver import run
 
-    return run(app, args.host, args.port)
+    ssl_context = None
+    if provider.settings.tls_cert:
+        from .tls import server_context
+
+        try:
+            ssl_context = server_context(provider)
+        except (OSError, ValueError) as exc:
+            raise AdminError(f"cannot load the TLS certificate, key or client CA: {exc}") from None
+    return run(app, args.host, args.port, ssl_context)
 
 
 def cmd_users_add(args) -> int:

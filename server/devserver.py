@@ -26,9 +26,9 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def run(app: Flask, host: str, port: int) -> int:
+def run(app: Flask, host: str, port: int, ssl_context=None) -> int:
     try:
-        server = make_server(host, port, app, threaded=True)
+        server = make_server(host, port, app, threaded=True, ssl_context=ssl_context)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE or "in use" in str(exc):
             print(f"error: port {port} on {host} is already in use; choose another with --port",

@@ -74,11 +74,18 @@ def thumbprint(cert: x509.Certificate) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
 
 
+class CertificateFileError(ValueError):
+    """A configured certificate file is missing or unreadable (an operator can fix it)."""
+
+
 def load_ca_bundle(path: str) -> list[x509.Certificate]:
     if not path:
         return []
-    with open(path, "rb") as fh:
-        return x509.load_pem_x509_certificates(fh.read())
+    try:
+        with open(path, "rb") as fh:
+            return x509.load_pem_x509_certificates(fh.read())
+    except (OSError, ValueError) as exc:
+        raise CertificateFileError(f"cannot read CA certificates from {path}: {exc}") from None
 
 
 def _valid_now(cert: x509.Certificate, now: float) -> bool:
