@@ -39,10 +39,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
 
     app.wsgi_app = ClientCertificateMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
 
-    from .web import account, approval, ciba, errors, oidc, testing
+    from .web import account, approval, ciba, deliveries, errors, oidc, testing
 
     errors.register(app)
-    for module in (oidc, ciba, approval, account):
+    for module in (oidc, ciba, approval, account, deliveries):
         app.register_blueprint(module.bp)
     if settings.automated_approval_token:
         log.warning("CIBA_AUTOMATED_APPROVAL_TOKEN is set: POST /testing/ciba-approval can approve "

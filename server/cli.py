@@ -174,6 +174,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except CertificateFileError as exc:
         raise AdminError(str(exc)) from None
     provider = app.extensions["ciba"]
+    provider.outbox.start()  # ping/push deliveries, also those left from before a restart
     print(f"CIBA provider at {provider.issuer} (instance {os.path.abspath(provider.settings.instance_path)})",
           flush=True)
     from .devserver import run

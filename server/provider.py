@@ -76,9 +76,12 @@ class Provider:
         # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
         self.web_extensions: list[Callable] = []
         self.backchannel = BackchannelAuthentication(self)
-        from .oauth.delivery import NotificationDelivery
+        from .oauth.outbox import Outbox
 
-        self.on_decision(NotificationDelivery(self))
+        # Ping and push deliveries (CIBA §10.2, §10.3): a durable outbox; ``outbox.start()``
+        # runs its loop in a serving process (it also starts on this process's first decision).
+        self.outbox = Outbox(self)
+        self.on_decision(self.outbox)
         from .oauth.server import AuthorizationServer  # imports Flask request adapters
 
         self.authorization = AuthorizationServer(self)

@@ -3,3 +3,5 @@
 from . import create_app
 
 app = create_app()
+# Deliveries left from before a restart, or decided by another process, go out from here too.
+app.extensions["ciba"].outbox.start()

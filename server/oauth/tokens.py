@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from joserfc import jwt
 from joserfc.errors import JoseError
+from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..config import Settings
@@ -48,9 +50,11 @@ class TokenIssuer:
         """Default resource indicator for the access token's aud (RFC 9068 §3)."""
         return self.settings.extra.get("access_token_audience") or self.issuer
 
-    def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True) -> dict:
-        """Build the token response and record it (RFC 6749 §5.1). A refresh token only when
-        offline_access was granted to a user and the client may use the refresh_token grant."""
+    def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True,
+              session: Session | None = None) -> dict:
+        """Build the token response and record it (RFC 6749 §5.1), in ``session`` when given
+        (so the caller's transaction holds both). A refresh token only when offline_access was
+        granted to a user and the client may use the refresh_token grant."""
         id_token_alg = client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
         now = self.clock.now_int()
         jti = new_id(24)
@@ -79,7 +83,7 @@ class TokenIssuer:
         if include_id_token and grant.user is not None and "openid" in grant.scope.split():
             response["id_token"] = self._id_token(grant, now, id_token_alg, access_token,
                                                   refresh_token)
-        with self.db.session() as s:
+        with nullcontext(session) if session is not None else self.db.session() as s:
             token_repo.add(s, Token(
                 id=uuid.uuid4().hex, grant_id=grant.grant_id, client_id=grant.client_id,
                 user_id=grant.user.id if grant.user is not None else None, scope=grant.scope,

@@ -207,3 +207,35 @@ class PushFailure(Base):
     operation: Mapped[str] = mapped_column(String(64))
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
+
+
+class NotificationOutbox(Base):
+    """One ping or push notification to a client (CIBA §10.2, §10.3, §12), kept until it is
+    delivered or finally fails: a durable outbox that survives restarts and is shared by
+    processes, which claim a row with a lease before sending it."""
+
+    __tablename__ = "notification_outbox"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # One delivery per decision.
+    request_id: Mapped[str] = mapped_column(ForeignKey("ciba_requests.id", ondelete="CASCADE"),
+                                            unique=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    mode: Mapped[str] = mapped_column(String(8))  # ping | push
+    endpoint: Mapped[str] = mapped_column(Text)
+    # SecretBox-sealed JSON {"token": bearer, "body": payload}; None until a push success
+    # payload is made (once, with the tokens, in the transaction that uses up the request).
+    payload_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # pending | delivered | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    # No attempt after this (the request's expiry, with a short grace for late decisions).
+    deadline: Mapped[float] = mapped_column(Float)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)
