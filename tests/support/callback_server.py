@@ -14,7 +14,11 @@ from tests.support.provider_process import free_port
 
 
 class CallbackServer:
-    def __init__(self, script: list[tuple[int, dict]] | None = None, port: int | None = None) -> None:
+    def __init__(self, script: list[tuple[int, dict]] | None = None, port: int | None = None,
+                 responder=None) -> None:
+        """``responder(body, earlier)``, when given, answers instead of the script; ``earlier``
+        is how many requests for the same auth_req_id came before."""
+        self.responder = responder
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/cb"
         self.script = list(script or [])
@@ -28,11 +32,16 @@ class CallbackServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.loads(raw or b"null")
                 with outer._changed:
-                    status, headers = outer.script.pop(0) if outer.script else (204, {})
+                    if outer.responder is not None:
+                        earlier = sum(1 for r in outer.received
+                                      if r["body"].get("auth_req_id") == body.get("auth_req_id"))
+                        status, headers = outer.responder(body, earlier)
+                    else:
+                        status, headers = outer.script.pop(0) if outer.script else (204, {})
                     outer.received.append({"authorization": self.headers.get("Authorization"),
-                                           "body": json.loads(raw or b"null"), "raw": raw,
-                                           "status": status})
+                                           "body": body, "raw": raw, "status": status})
                     outer._changed.notify_all()
                 self.send_response(status)
                 for name, value in headers.items():
