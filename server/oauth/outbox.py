@@ -104,7 +104,28 @@ class Outbox:
                 self._attempt(row_id, owner)
             except Exception:
                 log.exception("delivery %s failed unexpectedly", row_id[:8])
+                self._reschedule_after_crash(row_id, owner)
         return len(ids)
+
+    def _reschedule_after_crash(self, row_id: str, owner: str) -> None:
+        """An internal error (storage down, ...) is retried like a network error, until the
+        deadline; it never leaves a row leased forever."""
+        now = self.p.clock.now()
+        try:
+            with self.p.db.session() as s:
+                row = outbox_repo.held(s, row_id, owner)
+                if row is None:
+                    return
+                row.attempts += 1
+                row.last_error = "internal error (see the provider's log)"
+                row.lease_owner, row.lease_until = None, None
+                wait = backoff(row.attempts, self.rng)
+                if now + wait <= row.deadline:
+                    row.next_attempt_at = now + wait
+                else:
+                    row.status, row.finished_at = "failed", now
+        except Exception:
+            log.exception("could not reschedule delivery %s; its lease will run out", row_id[:8])
 
     def _attempt(self, row_id: str, owner: str) -> None:
         p = self.p

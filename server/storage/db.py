@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
-from .upgrade import add_missing_columns
+from .upgrade import add_missing_columns, relax_not_null
 
 
 class Database:
@@ -41,6 +41,7 @@ class Database:
             try:
                 Base.metadata.create_all(self.engine)
                 add_missing_columns(self.engine)
+                relax_not_null(self.engine)
                 return
             except DBAPIError:
                 if attempt == 9:

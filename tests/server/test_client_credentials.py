@@ -10,6 +10,7 @@ from server import create_app
 from server.admin import AdminError
 
 from .ciba_helpers import assert_error, verify_jwt
+from .test_postgres import needs_postgres, pg_schema_url  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -86,3 +87,45 @@ def test_a_malformed_basic_header_is_invalid_client_not_a_500(http, kiosk, heade
     response = http.post("/bc-authorize", headers={"Authorization": header},
                          data={"scope": "openid", "login_hint": "alice"})
     assert_error(response, 401, "invalid_client")
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=[
+    pytest.mark.postgres, needs_postgres])])
+def test_a_database_from_before_accepts_client_credentials_tokens(tmp_path, clock, request,
+                                                                  database):
+    """tokens.user_id was NOT NULL: the upgrade at start relaxes it, keeping the rows."""
+    from sqlalchemy import create_engine, text
+
+    from server.admin import ClientSpec, add_client
+    from server.config import Settings
+
+    url = "sqlite:///" + str(tmp_path / "old.db")
+    if database == "postgresql":
+        url = request.getfixturevalue("pg_schema_url")
+    old = create_engine(url)
+    with old.begin() as conn:
+        conn.execute(text("CREATE TABLE tokens (id VARCHAR(64) PRIMARY KEY, grant_id VARCHAR(64) "
+                          "NOT NULL, client_id VARCHAR(255) NOT NULL, user_id VARCHAR(64) NOT "
+                          "NULL, scope TEXT NOT NULL, access_jti VARCHAR(64) NOT NULL UNIQUE, "
+                          "access_expires_at FLOAT NOT NULL, refresh_token_hash VARCHAR(64) "
+                          "UNIQUE, refresh_expires_at FLOAT, revoked BOOLEAN NOT NULL, rotated "
+                          "BOOLEAN NOT NULL, auth_time FLOAT, acr VARCHAR(255), created_at FLOAT "
+                          "NOT NULL)"))
+        conn.execute(text("CREATE INDEX ix_tokens_grant_id ON tokens (grant_id)"))
+        conn.execute(text("INSERT INTO tokens VALUES ('t1', 'g1', 'kiosk', 'u1', 'openid', 'j1', "
+                          "1, NULL, NULL, false, false, NULL, NULL, 1)"))
+    old.dispose()
+    app = create_app(Settings(instance_path=str(tmp_path / "i"), issuer="http://op.test",
+                              database_url=url, api_scopes="loans:read"), clock=clock)
+    provider = app.extensions["ciba"]
+    _, secret = add_client(provider, ClientSpec("machine", grant_types=["client_credentials"],
+                                                scope="loans:read"))
+    response = app.test_client().post("/token", auth=("machine", secret),
+                                      data={"grant_type": "client_credentials"})
+    assert response.status_code == 200, response.json
+    from server.storage.models import Token
+
+    with provider.db.session() as s:
+        assert s.get(Token, "t1").user_id == "u1"  # the old row survived
+        assert s.query(Token).count() == 2
+    provider.db.dispose()
