@@ -215,3 +215,26 @@ def test_failed_deliveries_are_shown_to_operators(http, app, provider, alice, ma
     assert 'data-client="teller"' in page and callback.url in page
     assert '<td class="status">401</td>' in page
     assert req not in page  # never the auth_req_id
+
+
+def test_a_redirect_is_not_followed_nor_retried(http, provider, clock, alice, make_client, outbox,
+                                                callback):
+    callback.script = [(302, {"Location": "http://127.0.0.1:1/elsewhere"})]
+    callback.start()
+    req = auth_req_id(http, make(make_client, "ping", callback), client_notification_token="t")
+    decide_request(provider, req)
+    outbox.step()
+    clock.advance(60)
+    assert outbox.step() == 0
+    assert len(callback.received) == 1 and rows(provider)[0].status == "failed"
+
+
+@pytest.mark.parametrize("header, seconds", [
+    ("120", 120.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 30.0), ("soon", None), ("", None)])
+def test_retry_after_as_seconds_or_http_date(header, seconds):
+    from email.utils import parsedate_to_datetime
+
+    from server.oauth.delivery import retry_after
+
+    now = parsedate_to_datetime("Wed, 21 Oct 2015 07:27:30 GMT").timestamp()
+    assert retry_after(header, now) == seconds
