@@ -174,11 +174,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except CertificateFileError as exc:
         raise AdminError(str(exc)) from None
     provider = app.extensions["ciba"]
-    provider.outbox.start()  # ping/push deliveries, also those left from before a restart
-    print(f"CIBA provider at {provider.issuer} (instance {os.path.abspath(provider.settings.instance_path)})",
-          flush=True)
-    from .devserver import run
-
     ssl_context = None
     if provider.settings.tls_cert:
         from .tls import server_context
@@ -187,6 +182,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ssl_context = server_context(provider)
         except (OSError, ValueError) as exc:
             raise AdminError(f"cannot load the TLS certificate, key or client CA: {exc}") from None
+    provider.outbox.start()  # ping/push deliveries, also those left from before a restart
+    print(f"CIBA provider at {provider.issuer} (instance {os.path.abspath(provider.settings.instance_path)})",
+          flush=True)
+    from .devserver import run
+
     return run(app, args.host, args.port, ssl_context)
 
 
