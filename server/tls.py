@@ -57,8 +57,7 @@ class SelfSignedTrust:
 
     def _registered(self):
         with self.p.db.session() as s:
-            ids = [c.client_id for c in client_repo.all_clients(s)
-                   if c.auth_method == SELF_SIGNED_TLS_CLIENT_AUTH]
+            ids = client_repo.ids_with_auth_method(s, SELF_SIGNED_TLS_CLIENT_AUTH)
         for client_id in ids:
             client = self.p.get_client(client_id)
             if client is not None:
