@@ -1,9 +1,11 @@
 """The worker that empties the notification outbox (CIBA §10.2, §10.3; FAPI-CIBA §5.2.2).
 
-Every provider process runs one loop (a daemon thread; a greenlet under gevent). It wakes at
-once when this process makes a decision, and otherwise looks for due rows every
-``poll_interval`` seconds, which is how deliveries decided elsewhere, retries, and rows left
-over from before a restart are picked up. A step:
+Every serving process runs one loop (a daemon thread; a greenlet under gevent), started by
+``start()``. It wakes at once when this process makes a decision, and otherwise looks for due
+rows every ``poll_interval`` seconds, which is how deliveries decided elsewhere, retries, and
+rows left over from before a restart are picked up. A process that never called ``start()``
+(a CLI command, a test app) runs the loop only from its first decision until nothing is left
+to send. A step:
 
 1. claims due rows with a lease (storage/outbox.py), so several processes never send the same
    row at once;
@@ -48,9 +50,12 @@ def backoff(attempts: int, rng: random.Random) -> float:
 
 
 class Outbox:
-    def __init__(self, provider: "Provider", poll_interval: float = 1.0) -> None:
+    def __init__(self, provider: "Provider", poll_interval: float = 1.0,
+                 idle_polls: int = 30) -> None:
         self.p = provider
         self.poll_interval = poll_interval
+        self.idle_polls = idle_polls  # a loop not start()ed ends after this many idle polls
+        self._persistent = False
         self.http = requests.Session()
         self.rng = random.Random()
         self._wake = threading.Event()
@@ -66,11 +71,16 @@ class Outbox:
             self.wake()
 
     def wake(self) -> None:
-        self.start()
+        self._ensure_thread()
         self._wake.set()
 
     # -- the loop -------------------------------------------------------------------------------
     def start(self) -> None:
+        """Run the loop for the life of this process (serving processes call this)."""
+        self._persistent = True
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is not None or self._stop.is_set():
                 return
@@ -82,16 +92,32 @@ class Outbox:
         self._wake.set()
 
     def _run(self) -> None:
+        idle = 0
         while not self._stop.is_set():
-            self._wake.wait(self.poll_interval)
+            woken = self._wake.wait(self.poll_interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
             try:
-                while self.step() and not self._stop.is_set():
-                    pass
+                sent = 0
+                while not self._stop.is_set():
+                    done = self.step()
+                    if not done:
+                        break
+                    sent += done
+                if not self._persistent:
+                    idle = 0 if sent or woken or self._pending() else idle + 1
             except Exception:
                 log.exception("notification outbox step failed")
+            if not self._persistent and idle >= self.idle_polls:
+                with self._lock:
+                    if not self._wake.is_set():
+                        self._thread = None
+                        return
+
+    def _pending(self) -> bool:
+        with self.p.db.session() as s:
+            return outbox_repo.pending_count(s) > 0
 
     def step(self) -> int:
         """Send every delivery that is due now (one attempt each); returns how many."""
