@@ -238,3 +238,23 @@ def test_retry_after_as_seconds_or_http_date(header, seconds):
 
     now = parsedate_to_datetime("Wed, 21 Oct 2015 07:27:30 GMT").timestamp()
     assert retry_after(header, now) == seconds
+
+
+def test_a_loop_only_woken_by_a_decision_ends_when_nothing_is_left(http, provider, alice,
+                                                                   make_client, callback):
+    import time
+
+    callback.start()
+    loop = provider.outbox
+    loop.poll_interval, loop.idle_polls = 0.05, 3
+    req = auth_req_id(http, make(make_client, "ping", callback), client_notification_token="t")
+    decide_request(provider, req)
+    callback.wait_for(1)
+    deadline = time.monotonic() + 30
+    while loop._thread is not None:
+        assert time.monotonic() < deadline, "the loop kept running with nothing to send"
+        time.sleep(0.05)
+    second = auth_req_id(http, make(make_client, "ping", callback, "ping2"),
+                         client_notification_token="t")
+    decide_request(provider, second)  # wakes a new loop
+    assert callback.wait_for(2)[1]["body"] == {"auth_req_id": second}
