@@ -70,7 +70,7 @@ def test_a_delivery_survives_a_provider_restart(tmp_path):
         assert received["authorization"] == "Bearer till-token"
         assert received["body"]["auth_req_id"] == req and "access_token" in received["body"]
         url = "sqlite:///" + str(op.instance / "provider.db")
-        [row], tokens = outbox_rows(url)
+        [row], tokens = _settled(url, 1)  # the outcome is stored just after the answer
         assert row.status == "delivered" and row.attempts >= 2 and tokens == 1
     finally:
         op.stop()
