@@ -97,8 +97,13 @@ class Provider:
         return self.issuer + path
 
     def assertion_audiences(self) -> list[str]:
-        return [self.issuer, self.endpoint("/token"), self.endpoint("/bc-authorize"),
-                self.endpoint("/introspect"), self.endpoint("/revoke")]
+        paths = ("/token", "/bc-authorize", "/introspect", "/revoke")
+        audiences = [self.issuer] + [self.endpoint(path) for path in paths]
+        mtls = self.settings.mtls_base_url.rstrip("/")
+        if mtls and mtls != self.issuer:
+            # RFC 8705 §5: a client may name the mTLS alias of the endpoint it calls.
+            audiences += [mtls + path for path in paths]
+        return audiences
 
     # -- channels ----------------------------------------------------------------------------
     def channel_mode_for(self, user: User) -> str:

@@ -255,3 +255,21 @@ def test_a_certificate_header_is_ignored_unless_from_a_trusted_proxy(http, provi
                              data={"client_id": "console", "scope": "openid",
                                    "login_hint": "alice"})
     assert_error(elsewhere, 401, "invalid_client")
+
+
+def test_a_client_assertion_may_name_the_mtls_alias(settings, clock, tmp_path):
+    from server.admin import ClientSpec, add_client, add_user
+
+    from .ciba_helpers import assertion_form, client_assertion, public_jwks, rsa_client_key
+
+    settings.mtls_base_url = "https://mtls.op.test"
+    app = create_app(settings, clock=clock)
+    provider = app.extensions["ciba"]
+    add_user(provider, "alice", "pw")
+    key = rsa_client_key()
+    add_client(provider, ClientSpec("bank", auth_method="private_key_jwt", jwks=public_jwks(key)))
+    form = assertion_form(client_assertion("bank", key, "https://mtls.op.test/bc-authorize",
+                                           now=clock.now()))
+    response = app.test_client().post("/bc-authorize", data={
+        **form, "scope": "openid", "login_hint": "alice"})
+    assert response.status_code == 200, response.json
