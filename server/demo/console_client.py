@@ -261,6 +261,10 @@ def _print_tokens(client: CibaClient, tokens: dict, out: TextIO, err: TextIO) ->
     for key in ("access_token", "token_type", "expires_in", "scope", "refresh_token", "id_token"):
         if key in tokens:
             print(f"{key}: {tokens[key]}", file=out)
+    bound = _bound_thumbprint(str(tokens.get("access_token", "")))
+    if bound:
+        print(f"The access token is bound to this client certificate (RFC 8705 x5t#S256 "
+              f"{bound}): use it only over TLS with that certificate.", file=out)
     if tokens.get("id_token"):
         try:
             claims = client.id_token_claims(tokens["id_token"])
@@ -269,6 +273,18 @@ def _print_tokens(client: CibaClient, tokens: dict, out: TextIO, err: TextIO) ->
             print(f"warning: the ID token did not verify: {exc}", file=err)
             return
         print(json.dumps(claims, indent=2, sort_keys=True), file=out)
+
+
+def _bound_thumbprint(access_token: str) -> str | None:
+    """cnf.x5t#S256 of a JWT access token, read without verifying (only to tell the user)."""
+    import base64
+
+    try:
+        payload = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims["cnf"]["x5t#S256"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,6 +152,7 @@ def test_ciba_client_with_a_certificate(tmp_path, pki):
         out, err = client.communicate(timeout=60)
         assert client.returncode == 0, out + err
         assert "access_token:" in out and '"sub"' in out
+        assert "bound to this client certificate" in out
 
 
 
