@@ -34,12 +34,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    # Outside ProxyFix: it must see the peer's own address (RFC 8705 client certificates).
+    from .web.client_cert import ClientCertificateMiddleware
 
-    from .web import account, approval, ciba, errors, oidc, ops, testing
+    app.wsgi_app = ClientCertificateMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
+
+    from .web import account, approval, ciba, deliveries, errors, oidc, ops, testing
 
     errors.register(app)
     ops.init_app(app)
-    for module in (oidc, ciba, approval, account):
+    for module in (oidc, ciba, approval, account, deliveries):
         app.register_blueprint(module.bp)
     if settings.automated_approval_token:
         log.warning("CIBA_AUTOMATED_APPROVAL_TOKEN is set: POST /testing/ciba-approval can approve "

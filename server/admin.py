@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from urllib.parse import urlparse
 from dataclasses import dataclass, field
 
-from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES
+from .admin_security import KEY_METHODS, security_profile
+from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES, GRANT_TYPES
 from .oauth.keys import SUPPORTED_ALGS
-from .provider import SCOPES, Provider
+from .provider import Provider
 from .security import hash_password
 from .storage import clients as client_repo, users as user_repo
 from .storage.models import Client, User
@@ -59,12 +61,28 @@ class ClientSpec:
     logo_uri: str | None = None
     user_code_required: bool = False
     id_token_signed_response_alg: str | None = None
+    jwks_uri: str | None = None
+    # RFC 8705 §2.1.2: which certificate is the client's (tls_client_auth; exactly one).
+    tls_subject_dn: str | None = None
+    tls_san_dns: str | None = None
+    tls_san_uri: str | None = None
+    tls_san_ip: str | None = None
+    tls_san_email: str | None = None
+    # RFC 8705 §3.4; None: on for the mutual-TLS methods and FAPI clients, off otherwise.
+    bound_tokens: bool | None = None
+    # CIBA §4 backchannel_authentication_request_signing_alg: requests must be signed.
+    request_signing_alg: str | None = None
+    fapi: bool = False
 
 
 def add_client(p: Provider, spec: ClientSpec) -> tuple[dict, str | None]:
     """Register a client; returns its metadata and the secret to show once (None for keys)."""
     if spec.auth_method not in AUTH_METHODS:
         raise AdminError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+    bad_grants = [g for g in spec.grant_types if g not in GRANT_TYPES]
+    if bad_grants:
+        raise AdminError(f"unsupported grant type {' '.join(bad_grants)}; the token endpoint "
+                         f"implements {', '.join(GRANT_TYPES)}")
     if spec.delivery_mode not in DELIVERY_MODES:
         raise AdminError(f"delivery mode must be one of {', '.join(DELIVERY_MODES)}")
     if spec.delivery_mode in ("ping", "push") and not spec.notification_endpoint:
@@ -76,20 +94,18 @@ def add_client(p: Provider, spec: ClientSpec) -> tuple[dict, str | None]:
     for label, uri in (("client URI", spec.client_uri), ("logo URI", spec.logo_uri)):
         if uri and not _acceptable_endpoint(uri):
             raise AdminError(f"the {label} must be an https URL (http only on loopback)")
-    unknown = [s for s in spec.scope.split() if s not in SCOPES]
+    unknown = [s for s in spec.scope.split() if s not in p.scopes_supported]
     if unknown:
         raise AdminError(f"unknown scopes: {' '.join(unknown)}")
     for number in (spec.polling_interval, spec.ciba_lifetime):
         if number is not None and number <= 0:
             raise AdminError("intervals and lifetimes must be positive")
-    grant_types = spec.grant_types or [CIBA_GRANT_TYPE, "refresh_token"]
+    if spec.fapi and not spec.id_token_signed_response_alg:
+        spec = dataclasses.replace(spec, id_token_signed_response_alg="PS256")  # FAPI §8.6
+    grant_types = list(dict.fromkeys(spec.grant_types or [CIBA_GRANT_TYPE, "refresh_token"]))
+    security = security_profile(spec)
     secret = None
-    if spec.auth_method == "private_key_jwt":
-        if not spec.jwks or not spec.jwks.get("keys"):
-            raise AdminError("private_key_jwt needs --jwks FILE with the client's public keys")
-        if any("d" in k for k in spec.jwks["keys"]):
-            raise AdminError("the JWKS contains a private key; give only public keys")
-    else:
+    if spec.auth_method not in KEY_METHODS:
         secret = spec.secret or secrets.token_urlsafe(32)
     row = Client(
         client_id=spec.client_id, name=spec.name or spec.client_id,
@@ -101,7 +117,8 @@ def add_client(p: Provider, spec: ClientSpec) -> tuple[dict, str | None]:
         grant_types=" ".join(grant_types), scope=spec.scope, delivery_mode=spec.delivery_mode,
         notification_endpoint=spec.notification_endpoint, polling_interval=spec.polling_interval,
         ciba_lifetime=spec.ciba_lifetime, user_code_required=spec.user_code_required,
-        id_token_signed_response_alg=spec.id_token_signed_response_alg, created_at=p.clock.now())
+        id_token_signed_response_alg=spec.id_token_signed_response_alg, created_at=p.clock.now(),
+        **security)
     with p.db.session() as s:
         try:
             client_repo.add(s, row)

@@ -18,15 +18,17 @@ from .admin_users import set_admin
 from .config import Settings
 from .logs import configure as configure_logs
 from .notify.modes import AUTO, MODES, ModeError, set_mode
-from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES
+from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES, GRANT_TYPES
+from .oauth.request_object import REQUEST_OBJECT_ALGS
 from .provider import Provider
 from .storage.migrate import SchemaOutdated
 
-#: Settings that ``serve`` also takes as flags (--gotify-url, ...).
+#: Settings that ``serve`` also takes as flags (--gotify-url, --tls-cert, ...).
 GOTIFY_FLAGS = ("gotify_url", "gotify_admin_user", "gotify_admin_password")
+TLS_FLAGS = ("tls_cert", "tls_key", "tls_client_ca")
 
 #: Modules that add their own sub-commands: each has ``register(subparsers, common)``.
-EXTENSIONS = ("server.cli_devices", "server.cli_db", "server.demo.cli")
+EXTENSIONS = ("server.cli_devices", "server.cli_db", "server.cli_certs", "server.demo.cli")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -44,13 +46,14 @@ def provider_from(args: argparse.Namespace) -> Provider:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     issuer = getattr(args, "issuer", None)
+    flags = {name: getattr(args, name, None) for name in GOTIFY_FLAGS + TLS_FLAGS}
     if not issuer and hasattr(args, "port") and not os.environ.get("CIBA_ISSUER"):
-        issuer = f"http://{args.host}:{args.port}"
-    overrides = {name: getattr(args, name, None) for name in GOTIFY_FLAGS}
+        tls = flags.get("tls_cert") or os.environ.get("CIBA_TLS_CERT")
+        issuer = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
     if getattr(args, "no_upgrade", False):
-        overrides["db_auto_upgrade"] = False
+        flags["db_auto_upgrade"] = False
     return Settings.from_env(instance_path=getattr(args, "instance", None), issuer=issuer,
-                             **overrides)
+                             **flags)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "other users cannot read in the process list")
     serve.add_argument("--no-upgrade", action="store_true",
                        help="do not upgrade the database schema at start; refuse an old one")
+    tls = serve.add_argument_group("https and mutual TLS (RFC 8705)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve https with this PEM certificate "
+                                                         "(CIBA_TLS_CERT)")
+    tls.add_argument("--tls-key", metavar="FILE", help="its private key (CIBA_TLS_KEY)")
+    tls.add_argument("--tls-client-ca", metavar="FILE",
+                     help="CAs of tls_client_auth client certificates; clients are asked for a "
+                          "certificate, not required to send one (CIBA_TLS_CLIENT_CA)")
     serve.set_defaults(func=cmd_serve)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
@@ -98,9 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     c_add.add_argument("--secret", default=None, help="default: a strong secret, printed once")
     c_add.add_argument("--auth-method", choices=AUTH_METHODS, default="client_secret_basic")
     c_add.add_argument("--jwks", metavar="FILE", default=None,
-                       help="public JWKS of the client (private_key_jwt)")
+                       help="public JWKS of the client (private_key_jwt, signed requests; "
+                            "with x5c for self_signed_tls_client_auth)")
+    c_add.add_argument("--jwks-uri", metavar="URL", default=None,
+                       help="where the client publishes its JWKS (instead of --jwks)")
     c_add.add_argument("--grant-type", action="append", default=None, metavar="G",
-                       help=f"repeatable; default {CIBA_GRANT_TYPE} and refresh_token")
+                       choices=GRANT_TYPES,
+                       help=f"repeatable, one of {', '.join(GRANT_TYPES)}; default "
+                            f"{CIBA_GRANT_TYPE} and refresh_token")
+    mtls = c_add.add_argument_group("mutual TLS (RFC 8705)")
+    mtls.add_argument("--tls-subject-dn", metavar="DN", default=None,
+                      help='tls_client_auth: the certificate subject, e.g. "CN=console,O=Example"')
+    mtls.add_argument("--tls-san-dns", metavar="NAME", default=None)
+    mtls.add_argument("--tls-san-uri", metavar="URI", default=None)
+    mtls.add_argument("--tls-san-ip", metavar="IP", default=None)
+    mtls.add_argument("--tls-san-email", metavar="EMAIL", default=None)
+    mtls.add_argument("--bound-tokens", action=argparse.BooleanOptionalAction, default=None,
+                      help="certificate-bound access tokens (default: on for the TLS methods "
+                           "and --fapi)")
+    c_add.add_argument("--request-signing-alg", choices=REQUEST_OBJECT_ALGS, default=None,
+                       help="require signed authentication requests with this alg (CIBA §7.1.1)")
+    c_add.add_argument("--fapi", action="store_true",
+                       help="FAPI-CIBA profile: signed requests, mTLS or private_key_jwt, "
+                            "PS256/ES256, bound tokens, poll or ping")
     c_add.add_argument("--delivery-mode", choices=DELIVERY_MODES, default="poll")
     c_add.add_argument("--notification-endpoint", default=None, metavar="URL")
     c_add.add_argument("--polling-interval", type=int, default=None, metavar="SECONDS")
@@ -145,15 +175,29 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from . import create_app
 
+    from .oauth.mtls import CertificateFileError
+
     settings = settings_from(args)
     configure_logs(settings.log_format)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except CertificateFileError as exc:
+        raise AdminError(str(exc)) from None
     provider = app.extensions["ciba"]
+    ssl_context = None
+    if provider.settings.tls_cert:
+        from .tls import server_context
+
+        try:
+            ssl_context = server_context(provider)
+        except (OSError, ValueError) as exc:
+            raise AdminError(f"cannot load the TLS certificate, key or client CA: {exc}") from None
+    provider.outbox.start()  # ping/push deliveries, also those left from before a restart
     print(f"CIBA provider at {provider.issuer} (instance {os.path.abspath(provider.settings.instance_path)})",
           flush=True)
     from .devserver import run
 
-    return run(app, args.host, args.port, provider.settings.serve_read_timeout)
+    return run(app, args.host, args.port, provider.settings.serve_read_timeout, ssl_context)
 
 
 def cmd_users_add(args) -> int:
@@ -205,7 +249,11 @@ def cmd_clients_add(args) -> int:
         notification_endpoint=args.notification_endpoint, polling_interval=args.polling_interval,
         ciba_lifetime=args.ciba_lifetime, scope=args.scope, name=args.name,
         client_uri=args.client_uri, logo_uri=args.logo_uri,
-        user_code_required=args.user_code_required, id_token_signed_response_alg=args.id_token_alg)
+        user_code_required=args.user_code_required, id_token_signed_response_alg=args.id_token_alg,
+        jwks_uri=args.jwks_uri, tls_subject_dn=args.tls_subject_dn, tls_san_dns=args.tls_san_dns,
+        tls_san_uri=args.tls_san_uri, tls_san_ip=args.tls_san_ip,
+        tls_san_email=args.tls_san_email, bound_tokens=args.bound_tokens,
+        request_signing_alg=args.request_signing_alg, fapi=args.fapi)
     metadata, secret = add_client(provider_from(args), spec)
     if secret:
         metadata["client_secret"] = secret  # shown once; only a hash is stored

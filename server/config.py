@@ -93,6 +93,20 @@ class Settings:
     ops_token: str = ""
     # Log line format: "text" (human) or "json" (one JSON object per line, for log collectors).
     log_format: str = "text"
+    # serve: PEM certificate (chain) for https; empty serves plain http.
+    tls_cert: str = ""
+    # serve: PEM private key of tls_cert.
+    tls_key: str = ""
+    # PEM bundle of the CAs that issue tls_client_auth certificates (RFC 8705 §2.1); serve asks for a client certificate when set.
+    tls_client_ca: str = ""
+    # Header in which a TLS-terminating proxy forwards the client certificate (PEM, URL-encoded as nginx's $ssl_client_escaped_cert); empty: none.
+    tls_client_cert_header: str = ""
+    # Peer addresses or networks (comma-separated) allowed to send that header; also needs CIBA_TRUSTED_PROXIES > 0.
+    tls_client_cert_proxies: str = "127.0.0.1,::1"
+    # Base URL of the mTLS endpoints when they differ from the issuer's (RFC 8705 §5 mtls_endpoint_aliases); empty: the same.
+    mtls_base_url: str = ""
+    # Extra scopes (space-separated) for resource APIs, e.g. for client_credentials clients.
+    api_scopes: str = ""
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -26,16 +26,18 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def run(app: Flask, host: str, port: int, read_timeout: float = 30) -> int:
-    """Serve until Ctrl-C. A connection that sends nothing for ``read_timeout`` seconds while a
-    request is read (headers or body) is dropped, so half-sent requests cannot hold threads
-    forever; an accepted WebSocket clears the timeout (server/web/device.py)."""
+def run(app: Flask, host: str, port: int, read_timeout: float = 30, ssl_context=None) -> int:
+    """Serve until Ctrl-C (https with ``ssl_context``). A connection that sends nothing for
+    ``read_timeout`` seconds while a request is read (headers or body) is dropped, so half-sent
+    requests cannot hold threads forever; an accepted WebSocket clears the timeout
+    (server/web/device.py)."""
 
     class Handler(WSGIRequestHandler):
         timeout = read_timeout
 
     try:
-        server = make_server(host, port, app, threaded=True, request_handler=Handler)
+        server = make_server(host, port, app, threaded=True, request_handler=Handler,
+                             ssl_context=ssl_context)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE or "in use" in str(exc):
             print(f"error: port {port} on {host} is already in use; choose another with --port",

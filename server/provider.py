@@ -22,7 +22,9 @@ from .notify import Notifier
 from .notify.console import ConsoleChannel
 from .oauth import hooks
 from .oauth.ciba import BackchannelAuthentication
+from .oauth.client_jwks import JwksCache
 from .oauth.clients import RegisteredClient, SecretCache
+from .oauth.mtls import load_ca_bundle
 from .oauth.keys import KeyRing
 from .oauth.tokens import TokenIssuer
 from .security import SecretBox
@@ -54,7 +56,8 @@ class Provider:
         self.keys = KeyRing(self.db, self.clock)
         self.keys.ensure()
         self.tokens = TokenIssuer(settings, self.clock, self.db, self.keys, self.issuer)
-        self.scopes_supported = list(SCOPES)
+        self.scopes_supported = list(SCOPES) + [
+            s for s in settings.api_scopes.split() if s not in SCOPES]
         # CIBA §4 backchannel_token_delivery_modes_supported.
         self.delivery_modes_supported = ["poll", "ping", "push"]
         self.resolve_login_hint = hooks.load(settings.login_hint_resolver,
@@ -67,13 +70,19 @@ class Provider:
         self.console = ConsoleChannel()
         self.notifier.register(self.console)
         self._secret_cache = SecretCache(rehash=self._store_secret_hash)
+        self.jwks_cache = JwksCache()
+        # RFC 8705 §2.1: the CAs whose certificates tls_client_auth accepts.
+        self.client_ca = load_ca_bundle(settings.tls_client_ca)
         self._decision_listeners: list[Callable[[CibaRequest], None]] = []
         # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
         self.web_extensions: list[Callable] = []
         self.backchannel = BackchannelAuthentication(self)
-        from .oauth.delivery import NotificationDelivery
+        from .oauth.outbox import Outbox
 
-        self.on_decision(NotificationDelivery(self))
+        # Ping and push deliveries (CIBA §10.2, §10.3): a durable outbox; ``outbox.start()``
+        # runs its loop in a serving process (it also starts on this process's first decision).
+        self.outbox = Outbox(self)
+        self.on_decision(self.outbox)
         self.on_decision(lambda req: metrics.decision(req.status))
         from .oauth.server import AuthorizationServer  # imports Flask request adapters
 
@@ -83,7 +92,7 @@ class Provider:
     def get_client(self, client_id: str) -> RegisteredClient | None:
         with self.db.session() as s:
             row = client_repo.get(s, client_id)
-        return RegisteredClient(row, self.box, self._secret_cache) if row else None
+        return RegisteredClient(row, self.box, self._secret_cache, self.jwks_cache) if row else None
 
     def _store_secret_hash(self, client_id: str, old_hash: str, new_hash: str) -> None:
         with self.db.session() as s:
@@ -94,8 +103,13 @@ class Provider:
         return self.issuer + path
 
     def assertion_audiences(self) -> list[str]:
-        return [self.issuer, self.endpoint("/token"), self.endpoint("/bc-authorize"),
-                self.endpoint("/introspect"), self.endpoint("/revoke")]
+        paths = ("/token", "/bc-authorize", "/introspect", "/revoke")
+        audiences = [self.issuer] + [self.endpoint(path) for path in paths]
+        mtls = self.settings.mtls_base_url.rstrip("/")
+        if mtls and mtls != self.issuer:
+            # RFC 8705 §5: a client may name the mTLS alias of the endpoint it calls.
+            audiences += [mtls + path for path in paths]
+        return audiences
 
     # -- channels ----------------------------------------------------------------------------
     def channel_mode_for(self, user: User) -> str:

@@ -20,3 +20,5 @@ except StartupError as exc:
     raise AppImportError(f"error: {exc}") from None
 
 app = create_app(_settings)
+# Deliveries left from before a restart, or decided by another process, go out from here too.
+app.extensions["ciba"].outbox.start()

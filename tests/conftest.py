@@ -88,3 +88,11 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and os.environ.get("CI") == "true" and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where everything is installed: {report.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A test CA with a server certificate for 127.0.0.1 (tests/support/certs.py)."""
+    from tests.support.certs import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -2,8 +2,11 @@
 
 It speaks to the provider only through its published endpoints: discovery (OIDC Discovery §4),
 the backchannel authentication endpoint (CIBA §7), the token endpoint with the CIBA grant
-(CIBA §10.1, §11), UserInfo and the JWKS. Client authentication is client_secret_basic or
-private_key_jwt (RFC 7523 §2.2, assertion built with joserfc).
+(CIBA §10.1, §11), UserInfo and the JWKS. Client authentication is client_secret_basic,
+private_key_jwt (RFC 7523 §2.2, assertion built with joserfc) or a TLS client certificate
+(RFC 8705 §2: tls_client_auth / self_signed_tls_client_auth; the certificate also binds the
+access token, §3). With ``signed_request`` the authentication request is a request object signed
+with the private key (CIBA §7.1.1).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class ClientCredentials:
     client_id: str
     secret: str | None = None
     private_key: dict | None = None  # a private JWK (RSA or EC) for private_key_jwt
+    # RFC 8705: the client is authenticated by its TLS certificate (the HTTP session's).
+    tls_certificate: bool = False
 
     @classmethod
     def from_key_file(cls, client_id: str, path: str) -> "ClientCredentials":
@@ -104,10 +109,11 @@ class CibaClient:
     """One confidential client of one provider."""
 
     def __init__(self, issuer: str, credentials: ClientCredentials,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, signed_request: bool = False) -> None:
         self.issuer = issuer.rstrip("/")
         self.credentials = credentials
         self.http = session or requests.Session()
+        self.signed_request = signed_request
         self._metadata: dict | None = None
         self._jwks: KeySet | None = None
 
@@ -139,6 +145,8 @@ class CibaClient:
             form["requested_expiry"] = str(requested_expiry)
         if client_notification_token:
             form["client_notification_token"] = client_notification_token
+        if self.signed_request:
+            form = {"request": self._request_object(form)}
         body = self._post(endpoint, form)
         try:
             return Started(str(body["auth_req_id"]), int(body["expires_in"]),
@@ -184,24 +192,41 @@ class CibaClient:
 
     # -- HTTP ---------------------------------------------------------------------------------
     def _auth(self, form: dict) -> tuple[dict, tuple[str, str] | None]:
-        """client_secret_basic, or private_key_jwt when a private key is configured."""
+        """private_key_jwt when a private key is configured, else the TLS certificate
+        (RFC 8705 §2: the client_id parameter names the client), else client_secret_basic."""
         creds = self.credentials
         if creds.private_key is not None:
             return {**form, **self._assertion()}, None
+        if creds.tls_certificate:
+            return {**form, "client_id": creds.client_id}, None
         return form, (creds.client_id, creds.secret or "")
+
+    def _sign(self, claims: dict) -> str:
+        """A JWT signed with the private key: PS256 (RSA) or ES256 (EC), which FAPI accepts."""
+        key_data = self.credentials.private_key or {}
+        key = (RSAKey if key_data.get("kty") == "RSA" else ECKey).import_key(key_data)
+        alg = "PS256" if key_data.get("kty") == "RSA" else "ES256"
+        header = {"alg": alg, **({"kid": key_data["kid"]} if key_data.get("kid") else {})}
+        return jwt.encode(header, claims, key, algorithms=[alg])
 
     def _assertion(self) -> dict:
         """private_key_jwt (RFC 7523 §2.2, OIDC Core §9): aud is the issuer."""
-        key_data = self.credentials.private_key or {}
-        key = (RSAKey if key_data.get("kty") == "RSA" else ECKey).import_key(key_data)
-        alg = "RS256" if key_data.get("kty") == "RSA" else "ES256"
         now = int(time.time())
-        header = {"alg": alg, **({"kid": key_data["kid"]} if key_data.get("kid") else {})}
         claims = {"iss": self.credentials.client_id, "sub": self.credentials.client_id,
                   "aud": self.issuer, "jti": secrets.token_urlsafe(24), "iat": now,
                   "exp": now + 60}
         return {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": jwt.encode(header, claims, key)}
+                "client_assertion": self._sign(claims)}
+
+    def _request_object(self, params: dict) -> str:
+        """CIBA §7.1.1: the request parameters as claims, with aud, iss, exp, iat, nbf, jti."""
+        now = int(time.time())
+        claims: dict[str, Any] = {**params, "iss": self.credentials.client_id,
+                                  "aud": self.issuer, "iat": now, "nbf": now, "exp": now + 300,
+                                  "jti": secrets.token_urlsafe(24)}
+        if "requested_expiry" in claims:
+            claims["requested_expiry"] = int(claims["requested_expiry"])
+        return self._sign(claims)
 
     def _post(self, url: str, form: dict) -> dict:
         form, basic = self._auth(form)

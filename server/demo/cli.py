@@ -149,6 +149,7 @@ def _build_apps(instance: Path, where: Endpoints, args: argparse.Namespace) -> d
     settings = Settings.from_env(instance_path=str(instance), issuer=where.issuer, **overrides)
     provider_app = create_app(settings)
     provider = provider_app.extensions["ciba"]
+    provider.outbox.start()
     offered = provider.delivery_modes_supported
     mode = args.delivery if args.delivery != "auto" else ("ping" if "ping" in offered else "poll")
     if mode not in offered:

@@ -1,7 +1,14 @@
 """``ciba-client``: a console consumption device (CIBA §7 request, §10.1 poll or §10.2 ping).
 
-    ciba-client --issuer URL --client-id ID (--secret S | --private-key FILE) --login-hint HINT
-                [--binding-message M] [--scope S] [--mode poll|ping] [--listen HOST:PORT]
+    ciba-client --issuer URL --client-id ID (--secret S | --private-key FILE | --cert FILE --key FILE)
+                --login-hint HINT [--ca FILE] [--signed-request] [--binding-message M] [--scope S]
+                [--mode poll|ping] [--listen HOST:PORT]
+
+With ``--cert`` and ``--key`` every call goes over mutual TLS with that client certificate:
+alone, the certificate authenticates the client (RFC 8705 tls_client_auth or
+self_signed_tls_client_auth); with ``--private-key`` it only binds the tokens (FAPI-CIBA).
+``--ca`` names the CA that signed the provider's certificate. ``--signed-request`` sends the
+authentication request as a request object signed with ``--private-key`` (CIBA §7.1.1).
 
 It starts a backchannel authentication request, shows a spinner with the time left while the
 user decides (polling at the provider's interval, 5 s slower after each slow_down), then prints
@@ -25,6 +32,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
+import requests
+
 from ..security import equal
 from .ciba_client import CibaClient, CibaError, ClientCredentials, Started, next_interval
 
@@ -41,10 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
                "5 provider unreachable, 2 usage.")
     parser.add_argument("--issuer", required=True, help="the provider's issuer URL")
     parser.add_argument("--client-id", required=True)
-    auth = parser.add_mutually_exclusive_group(required=True)
+    auth = parser.add_mutually_exclusive_group()
     auth.add_argument("--secret", help="client secret (client_secret_basic)")
     auth.add_argument("--private-key", metavar="FILE",
                       help="private key as JWK, JWKS or PEM (private_key_jwt)")
+    tls = parser.add_argument_group("mutual TLS (RFC 8705)")
+    tls.add_argument("--cert", metavar="FILE", help="client certificate (PEM); alone it "
+                     "authenticates the client (tls_client_auth / self_signed_tls_client_auth)")
+    tls.add_argument("--key", metavar="FILE", help="the client certificate's private key (PEM)")
+    tls.add_argument("--ca", metavar="FILE", help="CA certificate(s) to trust for the provider's "
+                     "https certificate (default: the system's)")
+    parser.add_argument("--signed-request", action="store_true",
+                        help="send a signed request object (CIBA §7.1.1; needs --private-key)")
     parser.add_argument("--login-hint", required=True, help="username or email of the user")
     parser.add_argument("--binding-message", default=None, help="text shown on the user's device")
     parser.add_argument("--scope", default="openid profile email")
@@ -122,14 +139,60 @@ class Spinner:
         self.out.flush()
 
 
+class _Session(requests.Session):
+    """A session whose own ``verify`` (``--ca``) wins over REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE,
+    which plain requests lets override a session's setting."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            merged["verify"] = self.verify
+        return merged
+
+
+def _session(args: argparse.Namespace) -> requests.Session:
+    """HTTP with the client certificate (mutual TLS) and the CA for the provider, if given."""
+    http = _Session()
+    if args.cert:
+        for path in (args.cert, args.key):
+            with open(path, "rb"):
+                pass  # a clear error now rather than an SSL error at the first call
+        http.cert = (args.cert, args.key)
+    if args.ca:
+        with open(args.ca, "rb"):
+            pass
+        http.verify = args.ca
+    return http
+
+
+def usage_problem(args: argparse.Namespace) -> str | None:
+    if not (args.secret or args.private_key or args.cert):
+        return "give --secret, --private-key, or --cert and --key"
+    if bool(args.cert) != bool(args.key):
+        return "--cert and --key go together"
+    if args.signed_request and not args.private_key:
+        return "--signed-request needs --private-key to sign with"
+    return None
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    problem = usage_problem(args)
+    if problem:
+        print(f"error: {problem}", file=err)
+        return EXIT_USAGE
     try:
         creds = (ClientCredentials.from_key_file(args.client_id, args.private_key)
                  if args.private_key else ClientCredentials(args.client_id, args.secret))
     except (OSError, ValueError) as exc:
         print(f"error: cannot read the private key: {exc}", file=err)
         return EXIT_USAGE
-    client = CibaClient(args.issuer, creds)
+    creds.tls_certificate = bool(args.cert) and not args.secret and not args.private_key
+    try:
+        http = _session(args)
+    except OSError as exc:
+        print(f"error: cannot read the certificate, key or CA: {exc}", file=err)
+        return EXIT_USAGE
+    client = CibaClient(args.issuer, creds, session=http, signed_request=args.signed_request)
     receiver = None
     try:
         token = None
@@ -198,6 +261,10 @@ def _print_tokens(client: CibaClient, tokens: dict, out: TextIO, err: TextIO) ->
     for key in ("access_token", "token_type", "expires_in", "scope", "refresh_token", "id_token"):
         if key in tokens:
             print(f"{key}: {tokens[key]}", file=out)
+    bound = _bound_thumbprint(str(tokens.get("access_token", "")))
+    if bound:
+        print(f"The access token is bound to this client certificate (RFC 8705 x5t#S256 "
+              f"{bound}): use it only over TLS with that certificate.", file=out)
     if tokens.get("id_token"):
         try:
             claims = client.id_token_claims(tokens["id_token"])
@@ -206,6 +273,18 @@ def _print_tokens(client: CibaClient, tokens: dict, out: TextIO, err: TextIO) ->
             print(f"warning: the ID token did not verify: {exc}", file=err)
             return
         print(json.dumps(claims, indent=2, sort_keys=True), file=out)
+
+
+def _bound_thumbprint(access_token: str) -> str | None:
+    """cnf.x5t#S256 of a JWT access token, read without verifying (only to tell the user)."""
+    import base64
+
+    try:
+        payload = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims["cnf"]["x5t#S256"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

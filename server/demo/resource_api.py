@@ -3,7 +3,8 @@
 A separate Flask app that trusts the provider only through its published JWKS: every call needs
 ``Authorization: Bearer <access token>``, a JWT access token (RFC 9068) whose signature, ``typ``
 (at+jwt), ``iss``, ``aud`` and ``exp`` are checked (RFC 9068 §4). A missing, bad or expired token
-gets 401 with an RFC 6750 §3 challenge. Loans are looked up by the token's ``sub``.
+gets 401 with an RFC 6750 §3 challenge, and so does a certificate-bound token (RFC 8705 §3,
+``cnf.x5t#S256``) used over a connection without that TLS client certificate. Loans are looked up by the token's ``sub``.
 
     GET /loans   -> {"member": sub, "loans": [{"title", "author", "due"}, ...]}
 """
@@ -22,6 +23,8 @@ from flask import Flask, jsonify, request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from ..oauth.mtls import confirms, load_certificate
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,10 @@ def create_resource_api(issuer: str, audience: str | None = None,
         except TokenRejected as exc:
             log.info("refused an access token: %s", exc)
             return challenge("invalid_token", str(exc))
+        if not confirms(claims, load_certificate(request.environ.get("SSL_CLIENT_CERT"))):
+            # RFC 8705 §3: a certificate-bound token only with that certificate.
+            return challenge("invalid_token", "the token is bound to a client certificate "
+                                              "this connection did not present")
         return jsonify(member=claims["sub"], loans=loans(claims["sub"]))
 
     @app.get("/")

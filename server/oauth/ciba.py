@@ -20,7 +20,7 @@ from ..notify import LoginRequestEvent
 from ..security import digest, new_id
 from ..storage import ciba_requests, users
 from ..storage.models import CibaRequest, User
-from . import errors
+from . import errors, fapi, request_object
 from .clients import CIBA_GRANT_TYPE, RegisteredClient
 from .keys import SUPPORTED_ALGS
 from .limits import check_pending_caps
@@ -59,8 +59,15 @@ class BackchannelAuthentication:
         if not client.check_grant_type(CIBA_GRANT_TYPE):
             raise errors.UnauthorizedClientError(
                 "The client is not registered for the CIBA grant type")
-        if form.get("request"):
-            raise errors.InvalidRequestError("Signed authentication requests are not supported")
+        signed = "request" in form
+        if signed:
+            form = request_object.unpack(self.p, client, form)
+        elif client.row.backchannel_authentication_request_signing_alg:
+            # CIBA §4: the client registered to send signed authentication requests.
+            raise errors.InvalidRequestError("This client must send a signed authentication "
+                                             "request (the request parameter)")
+        if client.row.fapi_ciba:
+            fapi.check_request(signed, form)
         scope = self._scope(client, form.get("scope"))
         mode = client.row.delivery_mode
         token = form.get("client_notification_token")

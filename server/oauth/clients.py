@@ -15,10 +15,16 @@ from joserfc.jwk import KeySet, OctKey
 
 from ..security import SecretBox, verify_password
 from ..storage.models import Client
+from .client_jwks import JwksCache
 
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt",
+                "tls_client_auth", "self_signed_tls_client_auth")
 DELIVERY_MODES = ("poll", "ping", "push")
+#: The grant types the token endpoint implements (a client may be registered for these only).
+GRANT_TYPES = (CIBA_GRANT_TYPE, "refresh_token", "client_credentials")
+#: Scopes about the end-user: they mean nothing in a client_credentials token (no user).
+USER_SCOPES = ("openid", "profile", "email", "offline_access")
 
 
 class SecretCache:
@@ -63,8 +69,10 @@ class SecretCache:
 class RegisteredClient(ClientMixin):
     """Adapter from the stored Client row to Authlib's ClientMixin."""
 
-    def __init__(self, row: Client, box: SecretBox, secrets: SecretCache) -> None:
+    def __init__(self, row: Client, box: SecretBox, secrets: SecretCache,
+                 jwks_cache: "JwksCache | None" = None) -> None:
         self.row, self._box, self._secrets = row, box, secrets
+        self._jwks_cache = jwks_cache
 
     client_id = property(lambda self: self.row.client_id)
     name = property(lambda self: self.row.name or self.row.client_id)
@@ -105,8 +113,14 @@ class RegisteredClient(ClientMixin):
             raise LookupError("client has no retrievable secret")
         return OctKey.import_key(self._box.open(self.row.secret_encrypted))
 
-    def public_keys(self) -> KeySet:
-        return KeySet.import_key_set(json.loads(self.row.jwks or '{"keys": []}'))
+    def registered_jwks(self, refresh: bool = False) -> dict:
+        """The client's public JWKS document: registered inline, or fetched from jwks_uri."""
+        if self.row.jwks_uri and self._jwks_cache is not None:
+            return self._jwks_cache.get(self.row.jwks_uri, refresh)
+        return json.loads(self.row.jwks or '{"keys": []}')
+
+    def public_keys(self, refresh: bool = False) -> KeySet:
+        return KeySet.import_key_set(self.registered_jwks(refresh))
 
     def metadata(self) -> dict:
         """Registration as printed by ``clients add`` and ``clients list`` (no secrets)."""
@@ -118,7 +132,11 @@ class RegisteredClient(ClientMixin):
             "backchannel_user_code_parameter": r.user_code_required,
         }
         for key in ("notification_endpoint", "polling_interval", "ciba_lifetime",
-                    "id_token_signed_response_alg", "client_uri", "logo_uri"):
+                    "id_token_signed_response_alg", "client_uri", "logo_uri", "jwks_uri",
+                    "tls_client_auth_subject_dn", "tls_client_auth_san_dns",
+                    "tls_client_auth_san_uri", "tls_client_auth_san_ip",
+                    "tls_client_auth_san_email", "backchannel_authentication_request_signing_alg",
+                    "tls_client_certificate_bound_access_tokens"):
             value = getattr(r, key)
             if value:
                 out_key = "backchannel_client_notification_endpoint" \
@@ -126,4 +144,6 @@ class RegisteredClient(ClientMixin):
                 data[out_key] = value
         if r.jwks:
             data["jwks"] = json.loads(r.jwks)
+        if r.fapi_ciba:
+            data["fapi_ciba"] = True
         return data

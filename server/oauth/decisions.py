@@ -8,6 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from ..storage import ciba_requests
+from . import delivery
 from ..storage.models import CibaRequest
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str
             s.refresh(req)
             return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
         s.refresh(req)
+        delivery.enqueue(provider, s, req, now)  # in the decision's transaction
     provider.notifier.request_resolved(req.user_id, req.device_request_id, status)
     provider.after_decision(req)
     return Outcome(status)
@@ -57,6 +59,7 @@ def cancel(provider: "Provider", request_id: str, cancelled_by: str) -> Outcome:
             s.refresh(req)
             return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
         s.refresh(req)
+        delivery.enqueue(provider, s, req, now)
     provider.notifier.request_resolved(req.user_id, req.device_request_id, "cancelled")
     provider.after_decision(req)
     return Outcome.CANCELLED
@@ -75,8 +78,10 @@ def sweep_expired(provider: "Provider") -> int:
     with provider.db.session() as s:
         rows = ciba_requests.expired_pending(s, now)
         ciba_requests.mark_expired(s, [r.id for r in rows])
+        for r in rows:
+            r.status = "expired"
+            delivery.enqueue(provider, s, r, now)  # push clients receive expired_token (§12)
     for r in rows:
-        r.status = "expired"
         provider.notifier.request_resolved(r.user_id, r.device_request_id, "expired")
-        provider.after_decision(r)  # push clients receive expired_token (CIBA §12)
+        provider.after_decision(r)  # wakes the outbox
     return len(rows)

@@ -1,20 +1,33 @@
-"""Ping and push delivery to the client's notification endpoint (CIBA §10.2, §10.3, §12).
+"""What a ping or push notification says and how one attempt is sent (CIBA §10.2, §10.3, §12).
 
-Runs off the request path on a small worker pool: a slow or failing client endpoint never
-blocks a decision. Attempts are bounded; failures are logged without tokens.
+A decision on a ping or push request puts one row in the notification outbox, in the same
+transaction as the decision (``enqueue``), so a crash can lose neither. The outbox worker
+(server/oauth/outbox.py) sends it. Payloads:
+
+- ping (§10.2): ``{"auth_req_id": ...}``; the client then fetches its tokens.
+- push, denied / cancelled by an operator / expired (§12): the error payload.
+- push, approved (§10.3.1): the tokens themselves. Push has no token-endpoint fallback, so they
+  are made once, when the worker first picks the row up, in one transaction that also uses up
+  the request (status exchanged) and stores the payload sealed (SecretBox); every retry sends
+  exactly the same payload. Tokens are never issued twice and never lost.
+
+Each payload is sealed with the client_notification_token it is sent with; none of it is logged.
 """
 
 from __future__ import annotations
 
+import email.utils
+import json
 import logging
-import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import requests
+from sqlalchemy.orm import Session
 
-from .. import metrics
-from ..storage import ciba_requests, clients as client_repo, users
+from ..storage import ciba_requests, clients as client_repo, outbox as outbox_repo, users
+from ..storage.models import NotificationOutbox
 from .tokens import Grant
 
 if TYPE_CHECKING:
@@ -23,82 +36,118 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 3
-TIMEOUT = 5.0
+TIMEOUT = 10.0
+#: Attempts go on until the request's expiry, and at least this long after the decision.
+MIN_RETRY_WINDOW = 120.0
+
+ERRORS = {  # CIBA §12 push error payloads
+    "denied": ("access_denied", "The end-user denied the authorization request"),
+    "cancelled": ("access_denied", "The authentication request was cancelled"),
+    "expired": ("expired_token", "The authentication request has expired"),
+}
 
 
-class NotificationDelivery:
-    def __init__(self, provider: "Provider", workers: int = 4) -> None:
-        self.p = provider
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ciba-notify")
-        self.session = requests.Session()
-
-    def __call__(self, req: "CibaRequest") -> None:
-        """Decision listener: called after a request is approved, denied, cancelled or expired.
-        A client that cancelled its own request is not told about it."""
-        if req.status == "cancelled" and req.decided_by == "client":
-            return
-        if req.delivery_mode in ("ping", "push") and req.auth_req_id_sealed:
-            self.pool.submit(self._deliver, req.id)
-
-    def _deliver(self, request_id: str) -> None:
-        p = self.p
-        with p.db.session() as s:
-            req = ciba_requests.get(s, request_id)
-            client = client_repo.get(s, req.client_id) if req else None
-            if req is None or client is None or not client.notification_endpoint:
-                return
-            auth_req_id = p.box.open(req.auth_req_id_sealed)
-            endpoint, token, mode = client.notification_endpoint, req.client_notification_token, \
-                req.delivery_mode
-        if mode == "ping":
-            body = {"auth_req_id": auth_req_id}  # CIBA §10.2
-        else:
-            body = self._push_body(request_id, auth_req_id)
-            if body is None:
-                return
-        self._post(endpoint, token, body)
-
-    def _push_body(self, request_id: str, auth_req_id: str) -> dict | None:
-        """CIBA §10.3.1 success payload, or §12 error payload for denial and expiry."""
-        p = self.p
-        with p.db.session() as s:
-            req = ciba_requests.get(s, request_id)
-            if req.status == "denied":
-                return {"auth_req_id": auth_req_id, "error": "access_denied",
-                        "error_description": "The end-user denied the authorization request"}
-            if req.status == "cancelled":
-                return {"auth_req_id": auth_req_id, "error": "access_denied",
-                        "error_description": "The authentication request was cancelled"}
-            if req.status == "expired":
-                return {"auth_req_id": auth_req_id, "error": "expired_token",
-                        "error_description": "The authentication request has expired"}
-            if not ciba_requests.mark_exchanged(s, req.id):
-                return None
-            user = users.get(s, req.user_id)
-            s.expunge(user)
-            grant = Grant(grant_id=req.id, client_id=req.client_id, user=user, scope=req.scope,
-                          auth_time=req.auth_time,
-                          acr=req.acr_values.split()[0] if req.acr_values else None,
-                          auth_req_id=auth_req_id)
-        client = p.get_client(grant.client_id)
-        tokens = p.tokens.issue(grant, client)
-        return {"auth_req_id": auth_req_id, **tokens}
-
-    def _post(self, endpoint: str, token: str | None, body: dict) -> bool:
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                response = self.session.post(endpoint, json=body, headers=headers,
-                                             timeout=TIMEOUT, allow_redirects=False)
-                if response.status_code < 300:
-                    metrics.delivery("client", True)
-                    return True
-                log.warning("client notification endpoint %s answered %s (attempt %d/%d)",
-                            endpoint, response.status_code, attempt, ATTEMPTS)
-            except requests.RequestException as exc:
-                log.warning("client notification endpoint %s failed: %s (attempt %d/%d)",
-                            endpoint, type(exc).__name__, attempt, ATTEMPTS)
-            time.sleep(0.5 * attempt)
-        metrics.delivery("client", False)
+def wanted(req: "CibaRequest") -> bool:
+    """A decision the client hears of: not its own cancel (it knows), only ping and push."""
+    if req.delivery_mode not in ("ping", "push") or not req.auth_req_id_sealed:
         return False
+    return not (req.status == "cancelled" and req.decided_by == "client")
+
+
+def enqueue(provider: "Provider", s: Session, req: "CibaRequest", now: float) -> None:
+    """Inside the transaction that decided ``req``: the delivery that announces it."""
+    if not wanted(req):
+        return
+    client = client_repo.get(s, req.client_id)
+    if client is None or not client.notification_endpoint:
+        return
+    payload = None
+    if req.delivery_mode == "ping" or req.status in ERRORS:
+        payload = seal(provider, req, body(provider, req))
+    outbox_repo.enqueue(s, NotificationOutbox(
+        id=uuid.uuid4().hex, request_id=req.id, client_id=req.client_id, mode=req.delivery_mode,
+        endpoint=client.notification_endpoint, payload_sealed=payload, status="pending",
+        attempts=0, next_attempt_at=now, deadline=max(req.expires_at, now + MIN_RETRY_WINDOW),
+        created_at=now))
+
+
+def body(provider: "Provider", req: "CibaRequest") -> dict:
+    auth_req_id = provider.box.open(req.auth_req_id_sealed)
+    if req.delivery_mode == "ping":
+        return {"auth_req_id": auth_req_id}
+    error, description = ERRORS[req.status]
+    return {"auth_req_id": auth_req_id, "error": error, "error_description": description}
+
+
+def seal(provider: "Provider", req: "CibaRequest", payload: dict) -> str:
+    return provider.box.seal(json.dumps({"token": req.client_notification_token,
+                                         "body": payload}))
+
+
+def make_push_tokens(provider: "Provider", row_id: str) -> bool:
+    """The §10.3.1 success payload, made once: uses up the request, issues the tokens and seals
+    them into the outbox row in one transaction. False when the request cannot give tokens."""
+    p = provider
+    with p.db.session() as s:
+        row = outbox_repo.get(s, row_id)
+        if row is None or row.payload_sealed is not None:
+            return row is not None
+        req = ciba_requests.get(s, row.request_id)
+        if req is None or not ciba_requests.mark_exchanged(s, req.id):
+            return False
+        user = users.get(s, req.user_id)
+        auth_req_id = p.box.open(req.auth_req_id_sealed)
+        grant = Grant(grant_id=req.id, client_id=req.client_id, user=user, scope=req.scope,
+                      auth_time=req.auth_time,
+                      acr=req.acr_values.split()[0] if req.acr_values else None,
+                      auth_req_id=auth_req_id)
+        client = p.get_client(grant.client_id)
+        tokens = p.tokens.issue(grant, client, session=s)
+        row.payload_sealed = seal(p, req, {"auth_req_id": auth_req_id, **tokens})
+    return True
+
+
+@dataclass
+class Attempt:
+    """The outcome of one POST: delivered, or retry (not before ``retry_after`` seconds when
+    the client said so), or a final failure."""
+
+    delivered: bool = False
+    retry: bool = False
+    retry_after: float | None = None
+    status: int | None = None
+    error: str = ""
+
+
+def post(http: requests.Session, endpoint: str, sealed: str, provider: "Provider") -> Attempt:
+    message = json.loads(provider.box.open(sealed))
+    headers = {"Authorization": f"Bearer {message['token']}", "Content-Type": "application/json"}
+    try:
+        response = http.post(endpoint, data=json.dumps(message["body"]), headers=headers,
+                             timeout=TIMEOUT, allow_redirects=False)
+    except requests.RequestException as exc:
+        return Attempt(retry=True, error=f"unreachable ({type(exc).__name__})")
+    status = response.status_code
+    response.close()
+    if 200 <= status < 300:
+        return Attempt(delivered=True, status=status)
+    if status >= 500:
+        return Attempt(retry=True, status=status, error=f"HTTP {status}",
+                       retry_after=retry_after(response.headers.get("Retry-After"),
+                                               provider.clock.now()))
+    # FAPI-CIBA §5.2.2: no retry after a 4xx (nor after a redirect, which is not followed).
+    return Attempt(status=status, error=f"HTTP {status}")
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """RFC 9110 §10.2.3: delay-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)

@@ -14,6 +14,7 @@ from ..storage import ciba_requests, tokens as token_repo, users
 from . import errors
 from .clients import AUTH_METHODS, CIBA_GRANT_TYPE
 from .decisions import state_of
+from .mtls import binding_for
 from .tokens import Grant
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             # CIBA §10.3: push mode clients receive tokens at their notification endpoint.
             raise errors.UnauthorizedClientError("Push mode clients do not poll the token endpoint")
         self.request.auth_req_id = auth_req_id
+        # RFC 8705 §3: checked before the auth_req_id is used up.
+        self.request.x5t_s256 = binding_for(client, self.request)
 
     def create_token_response(self):
         p = self.provider
@@ -74,7 +77,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             s.expunge(user)
             grant = Grant(grant_id=req.id, client_id=client.client_id, user=user,
                           scope=req.scope, auth_time=req.auth_time,
-                          acr=_first_acr(req.acr_values))
+                          acr=_first_acr(req.acr_values), x5t_s256=self.request.x5t_s256)
         token = p.tokens.issue(grant, client)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -124,6 +127,8 @@ class RefreshTokenGrant(_RefreshTokenGrant):
 
     def issue_token(self, user, refresh_token: "StoredToken"):
         record = refresh_token.record
+        # RFC 8705 §3: a refreshed access token is bound to the certificate of this request.
+        x5t_s256 = binding_for(self.request.client, self.request)
         with self.provider.db.session() as s:
             if not token_repo.mark_rotated(s, record.id):
                 # Another request rotated it first: the same token was used twice.
@@ -134,7 +139,7 @@ class RefreshTokenGrant(_RefreshTokenGrant):
         if "offline_access" not in scope.split():
             scope += " offline_access"  # a narrowed refresh keeps the rotation chain alive
         grant = Grant(grant_id=record.grant_id, client_id=record.client_id, user=user,
-                      scope=scope, auth_time=record.auth_time, acr=record.acr)
+                      scope=scope, auth_time=record.auth_time, acr=record.acr, x5t_s256=x5t_s256)
         return self.provider.tokens.issue(grant, self.request.client)
 
     def revoke_old_credential(self, refresh_token) -> None:

@@ -1,6 +1,7 @@
-"""Authlib's AuthorizationServer wired to our storage: client lookup and the four client
+"""Authlib's AuthorizationServer wired to our storage: client lookup and the six client
 authentication methods (RFC 6749 §2.3.1 basic/post, RFC 7523 §2.2 client_secret_jwt and
-private_key_jwt with single-use jti and aud = issuer or endpoint URL; OIDC Core §9).
+private_key_jwt with single-use jti and aud = issuer or endpoint URL, OIDC Core §9; RFC 8705 §2
+tls_client_auth and self_signed_tls_client_auth).
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import Response, request as flask_request
+from joserfc import jwt
+from joserfc.errors import JoseError
 
 from .. import jsonsafe
 from ..security import digest
-from ..storage import clients as client_repo, replay
+from ..storage import replay
+from .client_credentials import ClientCredentialsGrant
 from .clients import RegisteredClient
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
+from .fapi import FAPI_ALGS
 from .grant import CibaGrant, RefreshTokenGrant
+from .mtls import MTLS_METHODS, MutualTlsClientAuth, client_certificate
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -37,8 +43,11 @@ class AuthorizationServer(_AuthorizationServer):
         self.provider = provider
         for method in ("client_secret_jwt", "private_key_jwt"):
             self.register_client_auth_method(method, ClientAssertion(provider, method))
+        for method in MTLS_METHODS:
+            self.register_client_auth_method(method, MutualTlsClientAuth(provider, method))
         self.register_grant(CibaGrant)
         self.register_grant(RefreshTokenGrant)
+        self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
 
@@ -64,7 +73,10 @@ class AuthorizationServer(_AuthorizationServer):
         return None  # TokenIssuer stores what it issues
 
     def create_oauth2_request(self, request) -> FlaskOAuth2Request:
-        return FlaskOAuth2Request(flask_request)
+        oauth_request = FlaskOAuth2Request(flask_request)
+        # RFC 8705: the TLS client certificate of this connection, wherever TLS ended.
+        oauth_request.client_certificate = client_certificate(flask_request.environ)
+        return oauth_request
 
     def create_json_request(self, request) -> FlaskJsonRequest:
         return FlaskJsonRequest(flask_request)
@@ -112,9 +124,31 @@ class ClientAssertion(JWTBearerClientAssertion):
         # Authlib tries each registered method in turn; a client of the other JWT method must
         # not fail here, or private_key_jwt would never be reached after client_secret_jwt.
         try:
-            return super().__call__(query_client, request)
+            client = super().__call__(query_client, request)
         except _OtherMethod:
             return None
+        if client is not None and client.row.fapi_ciba:
+            # FAPI-CIBA (FAPI 1 Advanced §8.6): client assertions signed with PS256 or ES256.
+            alg = self.extract_assertion(request.form["client_assertion"])[0].get("alg")
+            if alg not in FAPI_ALGS:
+                raise InvalidClientError(description="FAPI clients sign assertions with PS256 "
+                                                     "or ES256")
+        return client
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        # As Authlib's, with the algorithms named: joserfc's default list leaves PS256 out.
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=self.algorithms)
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        self.verify_claims(token.claims)
+        return token.claims
+
+    @property
+    def algorithms(self) -> list[str]:
+        if self.CLIENT_AUTH_METHOD == "client_secret_jwt":
+            return ["HS256", "HS384", "HS512"]
+        return ["RS256", "PS256", "ES256"]
 
     def get_audiences(self) -> list[str]:
         # RFC 7523 §3: aud identifies the authorization server: the issuer or an endpoint URL.

@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from joserfc import jwt
 from joserfc.errors import JoseError
+from sqlalchemy.orm import Session
 
 from .. import jsonsafe
 from ..clock import Clock
@@ -30,11 +32,13 @@ class Grant:
 
     grant_id: str
     client_id: str
-    user: User
+    user: User | None  # None for client_credentials: the client acts for itself
     scope: str
     auth_time: float | None
     acr: str | None = None
     auth_req_id: str | None = None  # only for the push mode ID token claim
+    # RFC 8705 §3.1: the SHA-256 thumbprint of the client certificate the token is bound to.
+    x5t_s256: str | None = None
 
 
 class TokenIssuer:
@@ -47,35 +51,44 @@ class TokenIssuer:
         """Default resource indicator for the access token's aud (RFC 9068 §3)."""
         return self.settings.extra.get("access_token_audience") or self.issuer
 
-    def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True) -> dict:
-        """Build the token response and record it (RFC 6749 §5.1). A refresh token only when
-        offline_access was granted and the client may use the refresh_token grant."""
+    def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True,
+              session: Session | None = None) -> dict:
+        """Build the token response and record it (RFC 6749 §5.1), in ``session`` when given
+        (so the caller's transaction holds both). A refresh token only when offline_access was
+        granted to a user and the client may use the refresh_token grant."""
         id_token_alg = client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
         now = self.clock.now_int()
         jti = new_id(24)
+        at_alg = self.settings.access_token_signing_alg
+        if client.row.fapi_ciba and at_alg not in ("PS256", "ES256"):
+            at_alg = "PS256"  # FAPI 1 Advanced §8.6: PS256 or ES256 only
+        # RFC 9068 §2.2: sub is the user, or the client itself when no user is involved.
+        subject = grant.user.id if grant.user is not None else grant.client_id
         access_token = jwt.encode(
-            {"alg": self.settings.access_token_signing_alg, "typ": ACCESS_TOKEN_TYP,
-             "kid": self._kid(self.settings.access_token_signing_alg)},
-            {"iss": self.issuer, "sub": grant.user.id, "aud": self.audience,
+            {"alg": at_alg, "typ": ACCESS_TOKEN_TYP, "kid": self._kid(at_alg)},
+            {"iss": self.issuer, "sub": subject, "aud": self.audience,
              "client_id": grant.client_id, "iat": now, "exp": now + self.settings.access_token_lifetime,
              "jti": jti, "scope": grant.scope,
              **({"auth_time": int(grant.auth_time)} if grant.auth_time else {}),
-             **({"acr": grant.acr} if grant.acr else {})},
-            self.keys.signing_key(self.settings.access_token_signing_alg),
-            algorithms=[self.settings.access_token_signing_alg])
+             **({"acr": grant.acr} if grant.acr else {}),
+             # RFC 8705 §3.1: the confirmation claim of a certificate-bound access token.
+             **({"cnf": {"x5t#S256": grant.x5t_s256}} if grant.x5t_s256 else {})},
+            self.keys.signing_key(at_alg), algorithms=[at_alg])
         response: dict = {"access_token": access_token, "token_type": "Bearer",
                           "expires_in": self.settings.access_token_lifetime, "scope": grant.scope}
         refresh_token = None
-        if "offline_access" in grant.scope.split() and client.check_grant_type("refresh_token"):
+        if grant.user is not None and "offline_access" in grant.scope.split() \
+                and client.check_grant_type("refresh_token"):
             refresh_token = new_id(32)
             response["refresh_token"] = refresh_token
-        if include_id_token and "openid" in grant.scope.split():
+        if include_id_token and grant.user is not None and "openid" in grant.scope.split():
             response["id_token"] = self._id_token(grant, now, id_token_alg, access_token,
                                                   refresh_token)
-        with self.db.session() as s:
+        with nullcontext(session) if session is not None else self.db.session() as s:
             token_repo.add(s, Token(
                 id=uuid.uuid4().hex, grant_id=grant.grant_id, client_id=grant.client_id,
-                user_id=grant.user.id, scope=grant.scope, access_jti=jti,
+                user_id=grant.user.id if grant.user is not None else None, scope=grant.scope,
+                access_jti=jti,
                 access_expires_at=now + self.settings.access_token_lifetime,
                 refresh_token_hash=digest(refresh_token) if refresh_token else None,
                 refresh_expires_at=(now + self.settings.refresh_token_lifetime)

@@ -24,6 +24,10 @@ def all_clients(s: Session) -> list[Client]:
     return list(s.scalars(select(Client).order_by(Client.client_id)))
 
 
+def ids_with_auth_method(s: Session, method: str) -> list[str]:
+    return list(s.scalars(select(Client.client_id).where(Client.auth_method == method)))
+
+
 def remove(s: Session, client_id: str) -> bool:
     client = s.get(Client, client_id)
     if client is None:

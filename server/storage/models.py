@@ -38,6 +38,23 @@ class Client(Base):
     secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     auth_method: Mapped[str] = mapped_column(String(32))
     jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # RFC 7591 §2 jwks_uri: where the client publishes its keys (instead of ``jwks``).
+    jwks_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # RFC 8705 §2.1.2: the certificate of a tls_client_auth client (exactly one is set).
+    tls_client_auth_subject_dn: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tls_client_auth_san_dns: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tls_client_auth_san_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tls_client_auth_san_ip: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tls_client_auth_san_email: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # RFC 8705 §3.4: access tokens are bound to the client's TLS certificate.
+    tls_client_certificate_bound_access_tokens: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false())
+    # CIBA §4: when set, authentication requests must be signed request objects with this alg.
+    backchannel_authentication_request_signing_alg: Mapped[str | None] = mapped_column(
+        String(8), nullable=True)
+    # FAPI-CIBA profile: signed requests, mTLS or private_key_jwt, PS256/ES256, bound tokens,
+    # poll or ping only.
+    fapi_ciba: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     grant_types: Mapped[str] = mapped_column(Text)  # space-separated
     scope: Mapped[str] = mapped_column(Text)  # space-separated allowed scopes
     delivery_mode: Mapped[str] = mapped_column(String(8), default="poll")
@@ -101,7 +118,9 @@ class Token(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     grant_id: Mapped[str] = mapped_column(String(64), index=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # None for a client_credentials token (RFC 6749 §4.4: no user).
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                                nullable=True)
     scope: Mapped[str] = mapped_column(Text)
     access_jti: Mapped[str] = mapped_column(String(64), unique=True)
     access_expires_at: Mapped[float] = mapped_column(Float)
@@ -189,3 +208,35 @@ class PushFailure(Base):
     operation: Mapped[str] = mapped_column(String(64))
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
+
+
+class NotificationOutbox(Base):
+    """One ping or push notification to a client (CIBA §10.2, §10.3, §12), kept until it is
+    delivered or finally fails: a durable outbox that survives restarts and is shared by
+    processes, which claim a row with a lease before sending it."""
+
+    __tablename__ = "notification_outbox"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # One delivery per decision.
+    request_id: Mapped[str] = mapped_column(ForeignKey("ciba_requests.id", ondelete="CASCADE"),
+                                            unique=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    mode: Mapped[str] = mapped_column(String(8))  # ping | push
+    endpoint: Mapped[str] = mapped_column(Text)
+    # SecretBox-sealed JSON {"token": bearer, "body": payload}; None until a push success
+    # payload is made (once, with the tokens, in the transaction that uses up the request).
+    payload_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # pending | delivered | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    # No attempt after this (the request's expiry, with a short grace for late decisions).
+    deadline: Mapped[float] = mapped_column(Float)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)

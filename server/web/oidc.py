@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from ..oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE
+from ..oauth.clients import AUTH_METHODS, GRANT_TYPES
 from ..oauth.keys import SUPPORTED_ALGS
+from ..oauth.mtls import client_certificate, confirms
+from ..oauth.request_object import REQUEST_OBJECT_ALGS
 from ..storage import users
 from .context import current_provider
 
 bp = Blueprint("oidc", __name__)
+
+#: RFC 8705 §5 mtls_endpoint_aliases: the endpoints a client calls with its certificate.
+MTLS_ALIASES = {"token_endpoint": "/token", "backchannel_authentication_endpoint": "/bc-authorize",
+                "introspection_endpoint": "/introspect", "revocation_endpoint": "/revoke",
+                "userinfo_endpoint": "/userinfo"}
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -28,19 +35,29 @@ def discovery():
         "backchannel_authentication_endpoint": e("/bc-authorize"),
         "backchannel_token_delivery_modes_supported": p.delivery_modes_supported,
         "backchannel_user_code_parameter_supported": True,
-        "grant_types_supported": [CIBA_GRANT_TYPE, "refresh_token"],
+        "grant_types_supported": list(GRANT_TYPES),
         "scopes_supported": p.scopes_supported,
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SUPPORTED_ALGS),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "token_endpoint_auth_signing_alg_values_supported": ["HS256", "RS256", "ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": ["HS256", "RS256", "PS256", "ES256"],
+        # CIBA §4: signed authentication requests (§7.1.1); asymmetric algorithms only.
+        "backchannel_authentication_request_signing_alg_values_supported":
+            list(REQUEST_OBJECT_ALGS),
+        # RFC 8705 §3.3: access tokens bound to the client's TLS certificate.
+        "tls_client_certificate_bound_access_tokens": True,
         "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "name",
                              "preferred_username", "email", "email_verified"],
         "authorization_details_types_supported": [],
     }
+    if p.settings.mtls_base_url.rstrip("/") not in ("", p.issuer):
+        # RFC 8705 §5: where clients reach the endpoints with their certificate.
+        base = p.settings.mtls_base_url.rstrip("/")
+        metadata["mtls_endpoint_aliases"] = {
+            name: base + path for name, path in MTLS_ALIASES.items()}
     if p.settings.automated_approval_token:
         metadata["ciba_testing_approval_endpoint"] = e("/testing/ciba-approval")
     return jsonify(metadata)
@@ -58,6 +75,9 @@ def userinfo():
     p = current_provider()
     token = _bearer_token()
     found = p.tokens.verify_access_token(token) if token else None
+    if found is not None and not confirms(found[0], client_certificate(request.environ)):
+        # RFC 8705 §3: a bound token without its certificate is an invalid token.
+        found = None
     if found is None:
         # RFC 6750 §3.1: invalid_token with 401 and a WWW-Authenticate challenge.
         error = 'error="invalid_token"' if token else ""

@@ -110,3 +110,49 @@ def test_slow_down_is_honoured(provider, tmp_path):
     # the library waited the new interval (1 s + 5 s) and the provider was content with that
     assert after and after[0]["status"] == 200, polls
     assert after[0]["at"] - slowed["at"] >= 6000 - 50
+
+
+def test_signed_request_with_private_key_jwt(provider, tmp_path):
+    """CIBA §7.1.1: openid-client's request object (oauth4webapi issueRequestObject)."""
+    env = register(provider, "private_key_jwt", tmp_path, "signed")
+    outcome = run_flow(provider, {**env, "SIGNED_REQUEST": "1"}, "approve")
+    assert outcome["result"] == "tokens", outcome
+    header, claims = (json.loads(_b64decode(part)) for part in
+                      outcome["request_object"].split(".")[:2])
+    assert claims["iss"] == env["CLIENT_ID"] and claims["aud"] == provider.issuer
+    assert claims["login_hint"] == "alice" and {"exp", "nbf", "iat", "jti"} <= set(claims)
+    assert outcome["userinfo"]["preferred_username"] == "alice"
+
+
+@pytest.fixture(scope="module")
+def tls_provider(tmp_path_factory, node_modules, pki):
+    from tests.support.tls_provider import TlsProviderProcess
+
+    server = TlsProviderProcess(tmp_path_factory.mktemp("interop-tls"), pki,
+                                env={"CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN}).start()
+    server.cli_json("users", "add", "alice", "--password", "alice-pw", "--email",
+                    "alice@example.com")
+    yield server
+    server.stop()
+
+
+def test_mtls_flow_with_a_certificate_bound_token(tls_provider, pki):
+    """RFC 8705 with openid-client's TlsClientAuth and an undici Agent holding the certificate."""
+    tls_provider.cli_json("clients", "add", "rp-mtls", "--auth-method", "tls_client_auth",
+                          "--tls-subject-dn", "CN=rp-mtls,O=Example", "--polling-interval", "1")
+    cert, key = pki.client("rp-mtls")
+    outcome = run_flow(tls_provider, {"CLIENT_ID": "rp-mtls", "AUTH_METHOD": "tls_client_auth",
+                                      "CA_CERT": str(pki.ca), "CLIENT_CERT": str(cert),
+                                      "CLIENT_KEY": str(key)}, "approve")
+    assert outcome["result"] == "tokens", outcome
+    assert outcome["userinfo"]["preferred_username"] == "alice"
+    claims = json.loads(_b64decode(outcome["access_token"].split(".")[1]))
+    assert set(claims["cnf"]) == {"x5t#S256"}
+    refused = outcome["userinfo_without_certificate"]
+    assert refused["status"] == 401 and refused["body"]["error"] == "invalid_token"
+
+
+def _b64decode(part: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))

@@ -179,3 +179,42 @@ def test_module_runs(tmp_path):
     result = subprocess.run([sys.executable, "-m", "server.cli", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "serve" in result.stdout
+
+
+def test_grant_types_the_provider_does_not_implement_are_refused(capsys, instance):
+    with pytest.raises(SystemExit) as exit_:
+        cli(["clients", "add", "legacy", "--grant-type", "password", "--instance", instance])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'password'" in capsys.readouterr().err
+
+
+def test_certs_and_mutual_tls_clients(capsys, instance, tmp_path):
+    certs_dir = tmp_path / "certs"
+    made = run_json(capsys, "certs", "--dir", str(certs_dir), "--server-host", "localhost",
+                    "--server-host", "127.0.0.1", "--client", "console", "--self-signed", "till")
+    assert made["clients"][0]["tls_subject_dn"] == "CN=console,O=Example"
+    assert (certs_dir / "ca.pem").exists() and (certs_dir / "server.pem").exists()
+    assert oct((certs_dir / "console-key.pem").stat().st_mode & 0o777) == "0o600"
+    console = run_json(capsys, "clients", "add", "console", "--auth-method", "tls_client_auth",
+                       "--tls-subject-dn", made["clients"][0]["tls_subject_dn"],
+                       "--instance", instance)
+    assert console["tls_client_auth_subject_dn"] == "CN=console,O=Example"
+    assert console["tls_client_certificate_bound_access_tokens"] is True
+    assert "client_secret" not in console
+    till = run_json(capsys, "clients", "add", "till", "--auth-method",
+                    "self_signed_tls_client_auth", "--jwks", made["self_signed"][0]["jwks"],
+                    "--instance", instance)
+    assert till["jwks"]["keys"][0]["x5c"]
+    code, _, err = run(capsys, "clients", "add", "nodn", "--auth-method", "tls_client_auth",
+                       "--instance", instance)
+    assert code == 2 and "exactly one of --tls-subject-dn" in err
+
+
+def test_serve_with_a_missing_certificate_says_so(capsys, instance, tmp_path):
+    code, out, err = run(capsys, "serve", "--port", "1", "--instance", instance,
+                         "--tls-cert", str(tmp_path / "missing.pem"),
+                         "--tls-key", str(tmp_path / "missing-key.pem"))
+    assert code == 2 and "cannot load the TLS certificate" in err and "CIBA provider at" not in out
+    code, _, err = run(capsys, "serve", "--port", "1", "--instance", instance,
+                       "--tls-client-ca", str(tmp_path / "missing-ca.pem"))
+    assert code == 2 and "cannot read CA certificates" in err

@@ -108,8 +108,7 @@ def test_replayed_auth_req_id_is_refused_and_revokes_its_tokens(http, alice, kio
     assert_error(refreshed, 400, "invalid_grant")
 
 
-@pytest.mark.parametrize("grant_type", ["password", "authorization_code", "urn:example:grant",
-                                        "client_credentials"])
+@pytest.mark.parametrize("grant_type", ["password", "authorization_code", "urn:example:grant"])
 def test_unsupported_grant_type(http, alice, kiosk, grant_type):
     response = http.post("/token", data={"grant_type": grant_type, "auth_req_id": "x"},
                          headers=kiosk.basic())

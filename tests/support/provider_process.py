@@ -137,12 +137,14 @@ class Process:
         self.proc.wait(timeout=10)
 
 
-def wait_http(url: str, timeout: float = 20.0, process: Process | None = None) -> requests.Response:
-    """The first answer below 500 from ``url``; fails early if ``process`` exits."""
+def wait_http(url: str, timeout: float = 20.0, process: Process | None = None,
+              verify: bool | str = True) -> requests.Response:
+    """The first answer below 500 from ``url``; fails early if ``process`` exits. ``verify``:
+    the CA bundle for an https URL, as requests takes it."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            response = requests.get(url, timeout=2)
+            response = requests.get(url, timeout=2, verify=verify)
             if response.status_code < 500:
                 return response
         except requests.RequestException:
@@ -174,6 +176,7 @@ class ProviderProcess:
         self.workers = workers
         self.log_path = self.workdir / f"{name}-{self.port}.log"
         self.process: Process | None = None
+        self.verify: bool | str = True  # the CA bundle for an https provider (subclasses)
 
     # -- environment ---------------------------------------------------------------------------
     def environ(self) -> dict[str, str]:
@@ -219,7 +222,8 @@ class ProviderProcess:
         self.process = Process(self.command(), env=self.environ(), cwd=str(ROOT),
                                log_path=self.log_path)
         try:
-            wait_http(self.url("/.well-known/openid-configuration"), timeout, self.process)
+            wait_http(self.url("/.well-known/openid-configuration"), timeout, self.process,
+                      verify=self.verify)
         except BaseException:
             self.stop()
             raise
