@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, request
 
 from .clock import Clock
 from .config import Settings
@@ -47,6 +47,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     from .devices.setup import install as install_devices; install_devices(provider)  # noqa: E702
     for extend in provider.web_extensions:
         extend(app)
+
+    from . import audit
+
+    @app.before_request
+    def audit_address():
+        # After ProxyFix: the real client address when CIBA_TRUSTED_PROXIES is set.
+        audit.bind_address(request.remote_addr)
 
     @app.after_request
     def security_headers(response):

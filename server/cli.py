@@ -15,9 +15,9 @@ import sys
 from typing import Callable
 
 from .admin import AdminError, ClientSpec, add_client, add_user, list_clients, list_users, remove_client
-from .admin_users import set_admin
+from .admin_users import set_admin, set_notification_mode
 from .config import Settings
-from .notify.modes import AUTO, MODES, ModeError, set_mode
+from .notify.modes import AUTO, MODES
 from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES
 from .provider import Provider
 
@@ -25,7 +25,7 @@ from .provider import Provider
 GOTIFY_FLAGS = ("gotify_url", "gotify_admin_user", "gotify_admin_password")
 
 #: Modules that add their own sub-commands: each has ``register(subparsers, common)``.
-EXTENSIONS = ("server.cli_devices", "server.demo.cli")
+EXTENSIONS = ("server.cli_devices", "server.cli_audit", "server.demo.cli")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -147,9 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_users_add(args) -> int:
     p = provider_from(args)
-    user = add_user(p, args.username, args.password, args.name, args.email)
-    if args.admin:
-        set_admin(p, args.username, True)
+    user = add_user(p, args.username, args.password, args.name, args.email, is_admin=args.admin)
     _print_json({"id": user.id, "username": user.username, "name": user.name, "email": user.email})
     return 0
 
@@ -163,10 +161,7 @@ def cmd_users_list(args) -> int:
 
 def cmd_users_notify(args) -> int:
     p = provider_from(args)
-    try:
-        user = set_mode(p, args.username, args.mode)
-    except ModeError as exc:
-        raise AdminError(str(exc)) from None
+    user = set_notification_mode(p, args.username, args.mode)
     if args.mode == "gotify" and not p.settings.gotify_url:
         print("warning: CIBA_GOTIFY_URL is not set here; the server falls back to the console "
               "link unless it runs with a Gotify server", file=sys.stderr)

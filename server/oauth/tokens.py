@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from .. import audit
 from ..clock import Clock
 from ..config import Settings
 from ..security import digest, new_id
@@ -46,9 +47,11 @@ class TokenIssuer:
         """Default resource indicator for the access token's aud (RFC 9068 §3)."""
         return self.settings.extra.get("access_token_audience") or self.issuer
 
-    def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True) -> dict:
+    def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True,
+              event: str = "token_issued") -> dict:
         """Build the token response and record it (RFC 6749 §5.1). A refresh token only when
-        offline_access was granted and the client may use the refresh_token grant."""
+        offline_access was granted and the client may use the refresh_token grant. ``event``
+        names the audit record written in the same transaction (token_issued, token_refreshed)."""
         id_token_alg = client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
         now = self.clock.now_int()
         jti = new_id(24)
@@ -80,6 +83,8 @@ class TokenIssuer:
                 refresh_expires_at=(now + self.settings.refresh_token_lifetime)
                 if refresh_token else None,
                 auth_time=grant.auth_time, acr=grant.acr, created_at=now))
+            s.add(audit.entry(event, "client:" + grant.client_id, now, user_id=grant.user.id,
+                              client_id=grant.client_id, grant=grant.grant_id, scope=grant.scope))
         return response
 
     def _id_token(self, grant: Grant, now: int, alg: str, access_token: str,

@@ -38,6 +38,8 @@ class Client(Base):
     secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     auth_method: Mapped[str] = mapped_column(String(32))
     jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # RFC 7591 §2 jwks_uri: where the client publishes its keys (instead of jwks).
+    jwks_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     grant_types: Mapped[str] = mapped_column(Text)  # space-separated
     scope: Mapped[str] = mapped_column(Text)  # space-separated allowed scopes
     delivery_mode: Mapped[str] = mapped_column(String(8), default="poll")
@@ -47,6 +49,11 @@ class Client(Base):
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(8), nullable=True)
     user_code_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+    # Registered by the client itself (RFC 7591): its URLs must stay public (oauth/netguard.py).
+    self_registered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # RFC 7592 registration access token (SHA-256 digest); only for self-registered clients.
+    # Looked up with the client_id of the registration_client_uri, so no index is needed.
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SigningKey(Base):
@@ -188,3 +195,23 @@ class PushFailure(Base):
     operation: Mapped[str] = mapped_column(String(64))
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditEvent(Base):
+    """One security event (sign-in, decision, token issue, operator change, ...). Append-only:
+    the repository has no update or delete. Never holds a secret, token or password."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    event: Mapped[str] = mapped_column(String(48), index=True)
+    # Who did it: "user:alice", "operator:olga", "cli:root", "device:<id>", "client:<id>",
+    # "console" (a person on the approval page), "anonymous".
+    actor: Mapped[str] = mapped_column(String(300))
+    # The client address of the HTTP request (after CIBA_TRUSTED_PROXIES), when there was one.
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The user and the client the event concerns, when it concerns one; no foreign keys, so the
+    # record outlives them.
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    client_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
