@@ -66,6 +66,9 @@ class Provider:
         self.console = ConsoleChannel()
         self.notifier.register(self.console)
         self._secret_cache = SecretCache()
+        from .signin_guard import SigninGuard
+
+        self.signin_guard = SigninGuard(self)
         self._decision_listeners: list[Callable[[CibaRequest], None]] = []
         # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
         self.web_extensions: list[Callable] = []

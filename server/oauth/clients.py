@@ -98,6 +98,11 @@ class RegisteredClient(ClientMixin):
         return OctKey.import_key(self._box.open(self.row.secret_encrypted))
 
     def public_keys(self) -> KeySet:
+        """Registered keys, or those published at the jwks_uri (LookupError if unreachable)."""
+        if self.row.jwks_uri:
+            from .remote_jwks import REMOTE
+
+            return REMOTE.get(self.row.jwks_uri, guarded=bool(self.row.self_registered))
         return KeySet.import_key_set(json.loads(self.row.jwks or '{"keys": []}'))
 
     def metadata(self) -> dict:
@@ -110,7 +115,7 @@ class RegisteredClient(ClientMixin):
             "backchannel_user_code_parameter": r.user_code_required,
         }
         for key in ("notification_endpoint", "polling_interval", "ciba_lifetime",
-                    "id_token_signed_response_alg", "client_uri", "logo_uri"):
+                    "id_token_signed_response_alg", "client_uri", "logo_uri", "jwks_uri"):
             value = getattr(r, key)
             if value:
                 out_key = "backchannel_client_notification_endpoint" \

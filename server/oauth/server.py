@@ -100,7 +100,10 @@ class ClientAssertion(JWTBearerClientAssertion):
             raise _OtherMethod()
         if self.CLIENT_AUTH_METHOD == "client_secret_jwt":
             return client.shared_secret_key()
-        return client.public_keys()
+        try:
+            return client.public_keys()
+        except LookupError as exc:  # a jwks_uri that cannot be fetched
+            raise InvalidClientError(description=str(exc)) from None
 
     def validate_jti(self, claims, jti) -> bool:
         # RFC 7523 §3 item 7: the jti is single use (kept until the assertion expires).
