@@ -38,6 +38,13 @@ def get_spec(p: Provider, client_id: str) -> ClientSpec:
         return spec_of(row)
 
 
+def listing(p: Provider) -> list[dict]:
+    """Every client's metadata, with ``self_registered`` (for the console's list)."""
+    with p.db.session() as s:
+        return [dict(_metadata(p, row), self_registered=bool(row.self_registered))
+                for row in client_repo.all_clients(s)]
+
+
 def _metadata(p: Provider, row: Client) -> dict:
     return RegisteredClient(row, p.box, SecretCache()).metadata()
 

@@ -14,7 +14,9 @@ import os
 import sys
 from typing import Callable
 
+from . import audit
 from .admin import AdminError, ClientSpec, add_client, add_user, list_clients, list_users, remove_client
+from .admin_clients import endpoint_warnings
 from .admin_users import set_admin, set_notification_mode
 from .config import Settings
 from .notify.modes import AUTO, MODES
@@ -110,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     c_add.add_argument("--id-token-alg", default=None, choices=["RS256", "ES256", "PS256"])
     c_add.set_defaults(func=cmd_clients_add)
     clients.add_parser("list", parents=[common]).set_defaults(func=cmd_clients_list)
+    c_tok = clients.add_parser(
+        "registration-token", parents=[common],
+        help="make an initial access token for dynamic client registration (RFC 7591); "
+             "the token is the last line of the output")
+    c_tok.add_argument("--expires-in", type=int, default=86400, metavar="SECONDS",
+                       help="lifetime (default one day)")
+    c_tok.add_argument("--single-use", action="store_true", help="good for one registration")
+    c_tok.add_argument("--label", default="", help="a note for the operator page")
+    c_tok.set_defaults(func=cmd_clients_registration_token)
     c_rm = clients.add_parser("remove", parents=[common])
     c_rm.add_argument("client_id")
     c_rm.set_defaults(func=cmd_clients_remove)
@@ -191,6 +202,8 @@ def cmd_clients_add(args) -> int:
         client_uri=args.client_uri, logo_uri=args.logo_uri,
         user_code_required=args.user_code_required, id_token_signed_response_alg=args.id_token_alg)
     metadata, secret = add_client(provider_from(args), spec)
+    for warning in endpoint_warnings(spec):
+        print(f"warning: {warning}", file=sys.stderr)
     if secret:
         metadata["client_secret"] = secret  # shown once; only a hash is stored
     _print_json(metadata)
@@ -202,6 +215,18 @@ def cmd_clients_list(args) -> int:
     return 0
 
 
+def cmd_clients_registration_token(args) -> int:
+    from .oauth.registration import issue_initial_token
+
+    p = provider_from(args)
+    token, row = issue_initial_token(p, args.label, args.expires_in, args.single_use,
+                                     audit.cli_actor())
+    print(f"Initial access token {row.id} for {p.endpoint('/register')}"
+          f"{' (single use)' if row.single_use else ''}, valid {args.expires_in} s; shown once:")
+    print(token)
+    return 0
+
+
 def cmd_clients_remove(args) -> int:
     remove_client(provider_from(args), args.client_id)
     print(f"removed client {args.client_id}")
@@ -209,7 +234,9 @@ def cmd_clients_remove(args) -> int:
 
 
 def cmd_keys_rotate(args) -> int:
-    kids = provider_from(args).keys.rotate(args.publish_ahead)
+    p = provider_from(args)
+    kids = p.keys.rotate(args.publish_ahead)
+    audit.record(p, "keys_rotated", audit.cli_actor(), kids=kids, publish_ahead=args.publish_ahead)
     print(f"published keys {', '.join(kids)}; they sign from {args.publish_ahead} s from now")
     return 0
 

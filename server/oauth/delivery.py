@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from ..storage import ciba_requests, clients as client_repo, users
+from . import netguard
 from .tokens import Grant
 
 if TYPE_CHECKING:
@@ -50,6 +51,13 @@ class NotificationDelivery:
             auth_req_id = p.box.open(req.auth_req_id_sealed)
             endpoint, token, mode = client.notification_endpoint, req.client_notification_token, \
                 req.delivery_mode
+            guarded = bool(client.self_registered)
+        # A self-registered endpoint must still resolve to public addresses only (SSRF).
+        reason = netguard.refuse_reason(endpoint) if guarded else None
+        if reason:
+            log.warning("not notifying client %s: its notification endpoint %s", req.client_id,
+                        reason)
+            return
         if mode == "ping":
             body = {"auth_req_id": auth_req_id}  # CIBA §10.2
         else:

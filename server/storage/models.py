@@ -215,3 +215,20 @@ class AuditEvent(Base):
     user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     client_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+
+
+class InitialAccessToken(Base):
+    """Grants one (single_use) or several dynamic client registrations (RFC 7591 §3) until it
+    expires or is revoked. Only the SHA-256 digest of the token is kept."""
+
+    __tablename__ = "initial_access_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # shown; grants nothing
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(300))
+    expires_at: Mapped[float] = mapped_column(Float)
+    single_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    used_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
