@@ -42,17 +42,18 @@ SERVER_FIELDS = ("registration_access_token", "registration_client_uri",
 
 
 class RegistrationError(Exception):
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(self, error: str, description: str, status: int = 400,
+                 challenge: str | None = None) -> None:
+        # RFC 7591 §3.2.2: error_description is ASCII (RFC 6749 §5.2's set: no " or \\).
+        description = "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?"
+                              for c in description.replace("§", "section "))
         super().__init__(description)
         self.error, self.description, self.status = error, description, status
+        self.challenge = challenge
 
     @property
     def headers(self) -> dict[str, str]:
-        if self.status != 401:
-            return {}
-        # RFC 6750 §3.1: no error code when the request carried no token at all.
-        return {"WWW-Authenticate": 'Bearer error="invalid_token"'
-                if self.error == "invalid_token" else "Bearer"}
+        return {"WWW-Authenticate": self.challenge} if self.challenge else {}
 
 
 def _metadata_error(description: str) -> RegistrationError:
@@ -60,7 +61,9 @@ def _metadata_error(description: str) -> RegistrationError:
 
 
 def _token_error(description: str, present: bool = True) -> RegistrationError:
-    return RegistrationError("invalid_token" if present else "invalid_request", description, 401)
+    """401 invalid_token (RFC 6750 §3.1); the challenge names no error when no token came."""
+    return RegistrationError("invalid_token", description, 401,
+                             'Bearer error="invalid_token"' if present else "Bearer")
 
 
 # -- initial access tokens -------------------------------------------------------------------
