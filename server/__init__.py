@@ -35,11 +35,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from .web import account, approval, ciba, errors, oidc, registration, testing
+    from .web import account, approval, ciba, errors, oidc, passkeys_pages, registration, testing
 
     errors.register(app)
     for module in (oidc, ciba, approval, account, registration):
         app.register_blueprint(module.bp)
+    passkeys_pages.init_app(app)
     if settings.automated_approval_token:
         log.warning("CIBA_AUTOMATED_APPROVAL_TOKEN is set: POST /testing/ciba-approval can approve "
                     "any request. Use this only for conformance testing.")

@@ -75,6 +75,10 @@ class Settings:
     signin_window: int = 900
     # Seconds a locked-out account or address is refused (answered like a wrong password).
     signin_lockout: int = 900
+    # WebAuthn relying party id for passkeys: a domain the browser sees; empty: the issuer's host.
+    webauthn_rp_id: str = ""
+    # Origin browsers use for this provider's pages (passkeys); empty: the issuer's origin.
+    webauthn_origin: str = ""
     # Gotify server base URL for the gotify channel; empty disables it.
     gotify_url: str = ""
     # Gotify administrator login used to create users, applications and clients.

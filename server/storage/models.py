@@ -232,3 +232,18 @@ class InitialAccessToken(Base):
     used_count: Mapped[int] = mapped_column(Integer, default=0)
     last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Passkey(Base):
+    """A WebAuthn credential (passkey) a user signs in with instead of the password. Only its
+    public key is stored; the private key stays in the person's authenticator."""
+
+    __tablename__ = "passkeys"
+    id: Mapped[str] = mapped_column(String(1400), primary_key=True)  # credential id, base64url
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[str] = mapped_column(Text)  # COSE key, base64url
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    transports: Mapped[str] = mapped_column(String(255), default="")  # space-separated
+    created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)

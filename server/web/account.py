@@ -19,7 +19,8 @@ def login():
         if sign_in(request.form.get("username", ""), request.form.get("password", ""), "account"):
             return redirect(_safe_next(request.args.get("next")))
         error = "That username and password do not match."
-    return render_template("login.html", error=error, csrf_token=csrf_token()), 401 if error else 200
+    return render_template("login.html", error=error, csrf_token=csrf_token(),
+                           next_url=_safe_next(request.args.get("next"))), 401 if error else 200
 
 
 @bp.post("/logout")
