@@ -79,45 +79,39 @@
     return false
   }
 
-  for (const button of document.querySelectorAll('[data-passkey-signin]')) {
-    if (button.dataset.bound) continue
-    button.dataset.bound = '1'
-    button.addEventListener('click', async () => {
-      const status = document.getElementById(button.dataset.status)
-      if (!supported(status)) return
-      button.disabled = true
-      status.textContent = 'Waiting for your passkey…'
-      try {
-        const options = await post(button.dataset.optionsUrl, button.dataset.csrf)
-        const credential = await navigator.credentials.get({ publicKey: requestOptions(options) })
-        await post(button.dataset.signinUrl, button.dataset.csrf, { credential: asJSON(credential), page: button.dataset.page })
-        status.textContent = 'Signed in.'
-        window.location.assign(button.dataset.next || window.location.href)
-      } catch (error) {
-        status.textContent = explain(error)
-        button.disabled = false
-      }
-    })
+  // Each button runs one ceremony; its data-status element tells the person how it went.
+  function bind (selector, waiting, ceremony) {
+    for (const button of document.querySelectorAll(selector)) {
+      if (button.dataset.bound) continue
+      button.dataset.bound = '1'
+      button.addEventListener('click', async () => {
+        const status = document.getElementById(button.dataset.status)
+        if (!supported(status)) return
+        button.disabled = true
+        status.textContent = waiting
+        try {
+          await ceremony(button, status)
+        } catch (error) {
+          status.textContent = explain(error)
+          button.disabled = false
+        }
+      })
+    }
   }
 
-  for (const button of document.querySelectorAll('[data-passkey-register]')) {
-    if (button.dataset.bound) continue
-    button.dataset.bound = '1'
-    button.addEventListener('click', async () => {
-      const status = document.getElementById(button.dataset.status)
-      if (!supported(status)) return
-      button.disabled = true
-      status.textContent = 'Follow your browser to create the passkey…'
-      try {
-        const options = await post(button.dataset.optionsUrl, button.dataset.csrf)
-        const credential = await navigator.credentials.create({ publicKey: creationOptions(options) })
-        const name = document.getElementById(button.dataset.nameInput).value
-        await post(button.dataset.registerUrl, button.dataset.csrf, { credential: asJSON(credential), name })
-        window.location.reload()
-      } catch (error) {
-        status.textContent = explain(error)
-        button.disabled = false
-      }
-    })
-  }
+  bind('[data-passkey-signin]', 'Waiting for your passkey…', async (button, status) => {
+    const options = await post(button.dataset.optionsUrl, button.dataset.csrf)
+    const credential = await navigator.credentials.get({ publicKey: requestOptions(options) })
+    await post(button.dataset.signinUrl, button.dataset.csrf, { credential: asJSON(credential), page: button.dataset.page })
+    status.textContent = 'Signed in.'
+    window.location.assign(button.dataset.next || window.location.href)
+  })
+
+  bind('[data-passkey-register]', 'Follow your browser to create the passkey…', async (button) => {
+    const options = await post(button.dataset.optionsUrl, button.dataset.csrf)
+    const credential = await navigator.credentials.create({ publicKey: creationOptions(options) })
+    const name = document.getElementById(button.dataset.nameInput).value
+    await post(button.dataset.registerUrl, button.dataset.csrf, { credential: asJSON(credential), name })
+    window.location.reload()
+  })
 })()
