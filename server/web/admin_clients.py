@@ -89,6 +89,8 @@ def remove(client_id: str):
 
 
 def _form(spec, error: str | None, creating: bool):
+    """The form: the stored (or default) values, or after an error what was typed."""
+    values = client_form.typed_values(request.form, None if creating else spec.client_id) \
+        if error else client_form.values(spec)
     return page("admin_client_form.html", 400 if error else 200, fields=client_form.FIELDS,
-                values=client_form.values(spec), client_id=spec.client_id, error=error,
-                creating=creating)
+                values=values, client_id=spec.client_id, error=error, creating=creating)

@@ -74,6 +74,21 @@ def values(spec: ClientSpec) -> dict[str, object]:
     return out
 
 
+def typed_values(form, client_id: str | None = None) -> dict[str, object]:
+    """What the person typed, to show again with an error (nothing typed is lost)."""
+    out: dict[str, object] = {}
+    for f in FIELDS:
+        if f.kind == "multi":
+            out[f.name] = form.getlist(f.name)
+        elif f.kind == "checkbox":
+            out[f.name] = form.get(f.name) in ("on", "1", "true")
+        else:
+            out[f.name] = form.get(f.name, "")
+    if client_id is not None:
+        out["client_id"] = client_id
+    return out
+
+
 def spec_from_form(form, client_id: str | None = None) -> ClientSpec:
     """A ClientSpec from the posted form (``client_id`` given when editing); AdminError says
     which field is wrong."""
