@@ -170,8 +170,11 @@ def list_clients(p: Provider) -> list[dict]:
 
 
 def remove_client(p: Provider, client_id: str, actor: str | None = None) -> None:
+    """Remove a client; its requests and tokens go with it (foreign keys cascade)."""
     with p.db.session() as s:
+        row = client_repo.get(s, client_id)
+        metadata = RegisteredClient(row, p.box, SecretCache()).metadata() if row else None
         if not client_repo.remove(s, client_id):
             raise AdminError(f"no client {client_id!r}")
         s.add(audit.entry("client_removed", actor or audit.cli_actor(), p.clock.now(),
-                          client_id=client_id))
+                          client_id=client_id, metadata=metadata))

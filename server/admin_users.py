@@ -9,7 +9,8 @@ from .admin import AdminError
 from .notify import modes
 from .provider import Provider
 from .security import hash_password
-from .storage import notifications, users
+from .oauth.decisions import cancel
+from .storage import ciba_requests, notifications, tokens, users
 from .storage.models import User
 
 
@@ -20,13 +21,14 @@ def _snapshot(user: User) -> dict:
 
 def _change(p: Provider, username: str, actor: str | None, apply, event: str = "user_updated",
             **detail) -> User:
-    """Load ``username``, ``apply(session, user)``, audit what changed, return the user."""
+    """Load ``username``, ``apply(session, user)`` (which may return more detail for the
+    audit record), audit what changed, return the user."""
     with p.db.session() as s:
         user = users.by_username(s, username)
         if user is None:
             raise AdminError(f"no user named {username!r}")
         before = _snapshot(user)
-        apply(s, user)
+        detail.update(apply(s, user) or {})
         s.flush()
         changes = audit.changes(before, _snapshot(user))
         if changes or event != "user_updated":
@@ -43,12 +45,19 @@ def set_admin(p: Provider, username: str, is_admin: bool = True,
 
 
 def set_disabled(p: Provider, username: str, disabled: bool, actor: str | None = None) -> User:
-    """A disabled user cannot sign in, be asked to approve (access_denied, CIBA §13) or
-    refresh tokens."""
-    def apply(s, user: User) -> None:
+    """A disabled user cannot sign in or be asked to approve (access_denied, CIBA §13); their
+    tokens are revoked (introspection says inactive) and their pending requests cancelled."""
+    def apply(s, user: User) -> dict:
         user.disabled = disabled
+        return {"tokens_revoked": tokens.revoke_user(s, user.id)} if disabled else {}
 
-    return _change(p, username, actor, apply)
+    user = _change(p, username, actor, apply)
+    if disabled:
+        with p.db.session() as s:
+            pending = [r.id for r in ciba_requests.pending_for_user(s, user.id, p.clock.now())]
+        for request_id in pending:
+            cancel(p, request_id, actor or audit.cli_actor())
+    return user
 
 
 def reset_password(p: Provider, username: str, password: str, actor: str | None = None) -> User:

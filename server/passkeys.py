@@ -137,12 +137,6 @@ class Passkeys:
         return user
 
     # -- the account page ------------------------------------------------------------------------
-    def of(self, user_id: str) -> list[Passkey]:
-        with self.p.db.session() as s:
-            rows = repo.for_user(s, user_id)
-            s.expunge_all()
-        return rows
-
     def remove(self, user: User, credential_id: str) -> bool:
         with self.p.db.session() as s:
             row = repo.remove(s, user.id, credential_id)

@@ -11,14 +11,19 @@ The challenge of each ceremony waits in the session until the answer comes; it i
 
 from __future__ import annotations
 
+import base64
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Flask, abort, flash, jsonify, redirect, request, session, url_for
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from .. import audit
-from ..passkeys import PasskeyError, Passkeys
+from ..storage import passkeys as passkey_repo
 from ..storage.models import User
 from .context import current_provider
 from .session import check_csrf, login_required, signed_in_user, start_session
+
+if TYPE_CHECKING:
+    from ..passkeys import Passkeys
 
 bp = Blueprint("passkeys", __name__, url_prefix="/account/passkeys")
 
@@ -28,7 +33,11 @@ def init_app(app: Flask) -> None:
     app.context_processor(lambda: {"passkey_panel": panel})
 
 
-def _passkeys() -> Passkeys:
+def _passkeys() -> "Passkeys":
+    """The provider's Passkeys, made on first use (py_webauthn takes a second to import, so
+    processes that never see a passkey ceremony never load it)."""
+    from ..passkeys import Passkeys
+
     p = current_provider()
     found = getattr(p, "passkeys", None)
     if found is None:
@@ -36,8 +45,20 @@ def _passkeys() -> Passkeys:
     return found
 
 
+def _error() -> type[Exception]:
+    """PasskeyError: a ceremony that did not verify; its message is meant for the person."""
+    from ..passkeys import PasskeyError
+
+    return PasskeyError
+
+
 def panel(user: User) -> dict:
-    return {"passkeys": _passkeys().of(user.id)}
+    """The account page's passkey list (read without loading py_webauthn)."""
+    p = current_provider()
+    with p.db.session() as s:
+        rows = passkey_repo.for_user(s, user.id)
+        s.expunge_all()
+    return {"passkeys": rows}
 
 
 def _json_answer(body: dict, status: int = 200):
@@ -51,10 +72,10 @@ def _challenge(name: str, value: bytes | None = None) -> bytes | None:
     """Keep (with ``value``) or take back, once, the challenge of a ceremony."""
     key = "webauthn_" + name
     if value is not None:
-        session[key] = bytes_to_base64url(value)
+        session[key] = base64.urlsafe_b64encode(value).decode()
         return value
     kept = session.pop(key, None)
-    return base64url_to_bytes(kept) if kept else None
+    return base64.urlsafe_b64decode(kept) if isinstance(kept, str) else None
 
 
 def _credential() -> dict:
@@ -84,7 +105,7 @@ def register():
     try:
         row = _passkeys().register(signed_in_user(), body["credential"], challenge,
                                    str(body.get("name", "")))
-    except PasskeyError as exc:
+    except _error() as exc:
         return _json_answer({"error": str(exc)}, 400)
     flash(f"Passkey “{row.name}” added: you can sign in with it instead of your password.")
     return _json_answer({"id": row.id, "name": row.name}, 201)
@@ -108,7 +129,7 @@ def signin():
         return _json_answer({"error": "Start again: the page asked for no passkey."}, 400)
     try:
         user = _passkeys().authenticate(body["credential"], challenge)
-    except PasskeyError as exc:
+    except _error() as exc:
         audit.record(current_provider(), "sign_in_failed", "anonymous", method="passkey",
                      page=page)
         return _json_answer({"error": str(exc)}, 401)

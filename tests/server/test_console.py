@@ -218,3 +218,23 @@ def test_the_cli_and_console_share_one_rule(provider, alice):
         from server.storage import audit as audit_repo
         row = audit_repo.newest(s, audit_repo.AuditFilter(event="user_updated"))[0]
     assert row.actor.startswith("cli")
+
+
+def test_disabling_a_user_ends_their_tokens_and_requests(provider, http, alice, kiosk):
+    from server.admin_users import set_disabled
+
+    from .ciba_helpers import decide_request, poll
+
+    approved = auth_req_id(http, kiosk, scope="openid offline_access")
+    decide_request(provider, approved)
+    tokens = poll(http, kiosk, approved).json
+    pending = auth_req_id(http, kiosk)
+    set_disabled(provider, "alice", True, actor="operator:olga")
+    assert_error(poll(http, kiosk, pending), 400, "access_denied")
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        r = http.post("/introspect", data={"token": token}, headers=kiosk.basic())
+        assert r.json == {"active": False}
+    with provider.db.session() as s:
+        from server.storage import audit as audit_repo
+        row = audit_repo.newest(s, audit_repo.AuditFilter(event="user_updated"))[0]
+    assert '"tokens_revoked":1' in row.detail
