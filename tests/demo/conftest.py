@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.browser import launch
 from tests.support.provider_process import (Process, ProviderProcess, console_script, free_port,
                                             wait_http)
 
@@ -59,11 +58,6 @@ def short_demo(tmp_path_factory):
                          "--request-expiry", "3")
     yield running
     running.process.interrupt()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    yield from launch()
 
 
 class ConsolePhone:

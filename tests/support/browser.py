@@ -28,8 +28,9 @@ def launch() -> Iterator:
         instance.close()
 
 
-def screenshot(page, name: str) -> None:
-    """Save a README screenshot when CIBA_SCREENSHOTS=1; otherwise do nothing."""
+def screenshot(page, name: str, full_page: bool = True) -> None:
+    """Save a README screenshot when CIBA_SCREENSHOTS=1; otherwise do nothing, so that a test
+    run leaves the work tree as it was."""
     if os.environ.get("CIBA_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

@@ -1,4 +1,6 @@
-"""A real provider (``ciba-provider serve``) whose issuer is http://localhost:PORT (a secure
+"""The ``browser`` fixture (one Chromium for the session) is in tests/conftest.py.
+
+A real provider (``ciba-provider serve``) whose issuer is http://localhost:PORT (a secure
 context, so WebAuthn works there), Chromium, and helpers that act as an operator, a person
 and a consumption device would."""
 
@@ -9,17 +11,11 @@ import base64
 import pytest
 import requests
 
-from tests.support.browser import launch
 from tests.support.provider_process import ProviderProcess, free_port
 
 CIBA = "urn:openid:params:grant-type:ciba"
 OPERATOR = ("olga", "olga-password-1")
 ALICE = ("alice", "alice-password-1")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    yield from launch()
 
 
 @pytest.fixture(scope="module")
