@@ -8,7 +8,7 @@ import re
 import pytest
 
 from server.admin_users import set_disabled
-from tests.support.soft_authenticator import UP, UV, SoftAuthenticator
+from tests.support.soft_authenticator import UP, SoftAuthenticator
 
 ORIGIN = "http://op.test"
 

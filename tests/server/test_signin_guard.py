@@ -121,6 +121,15 @@ def test_each_client_address_has_its_own_limit(settings, clock):
     assert login(http, PASSWORD, headers=attacker).status_code == 401
     assert login(app.test_client(), PASSWORD,
                  headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 302
+    # the audit log names the real client addresses, not the proxy's
+    from server.storage import audit as audit_repo
+
+    with provider.db.session() as s:
+        rows = audit_repo.newest(s, audit_repo.AuditFilter(), limit=500)
+    assert {r.address for r in rows if r.event == "sign_in_failed"} == {"203.0.113.7"}
+    assert [(r.event, r.address) for r in rows if r.event.startswith("sign_in")][0] == (
+        "sign_in", "198.51.100.9")
+    assert ("sign_in_locked", "203.0.113.7") in {(r.event, r.address) for r in rows}
 
 
 def test_unknown_names_count_against_the_address(http, alice, clock, settings):
