@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, request
 
 from .clock import Clock
 from .config import Settings
@@ -39,12 +39,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
 
     app.wsgi_app = ClientCertificateMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
 
-    from .web import account, approval, ciba, deliveries, errors, oidc, ops, testing
+    from .web import (account, approval, ciba, errors, oidc, ops, passkeys_pages, registration,
+                      testing)
 
     errors.register(app)
     ops.init_app(app)
-    for module in (oidc, ciba, approval, account, deliveries):
+    for module in (oidc, ciba, approval, account, registration):
         app.register_blueprint(module.bp)
+    passkeys_pages.init_app(app)
     if settings.automated_approval_token:
         log.warning("CIBA_AUTOMATED_APPROVAL_TOKEN is set: POST /testing/ciba-approval can approve "
                     "any request. Use this only for conformance testing.")
@@ -52,6 +54,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     from .devices.setup import install as install_devices; install_devices(provider)  # noqa: E702
     for extend in provider.web_extensions:
         extend(app)
+
+    from . import audit
+
+    @app.before_request
+    def audit_address():
+        # After ProxyFix: the real client address when CIBA_TRUSTED_PROXIES is set.
+        audit.bind_address(request.remote_addr)
 
     @app.after_request
     def security_headers(response):

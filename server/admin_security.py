@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
 from .oauth import fapi
 from .oauth.mtls import SELF_SIGNED_TLS_CLIENT_AUTH, TLS_CLIENT_AUTH, parse_subject_dn, \
@@ -30,18 +29,18 @@ def security_profile(spec: "ClientSpec") -> dict:
     """The Client columns for keys, certificates and profile; AdminError when inconsistent."""
     jwks = spec.jwks
     if jwks is not None:
-        if not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) \
+                or not jwks["keys"]:
             raise _error("the JWKS has no keys")
-        if any(isinstance(k, dict) and "d" in k for k in jwks["keys"]):
+        if any(not isinstance(k, dict) for k in jwks["keys"]):
+            raise _error("each key of the JWKS must be a JSON object (RFC 7517 §5)")
+        if any("d" in k for k in jwks["keys"]):
             raise _error("the JWKS contains a private key; give only public keys")
-    if spec.jwks_uri:
-        parsed = urlparse(spec.jwks_uri)
-        loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
-        if not (parsed.scheme == "https" or (parsed.scheme == "http" and loopback)) \
-                or not parsed.hostname:
-            raise _error("the jwks_uri must be an https URL (http only on loopback)")
-        if jwks is not None:
-            raise _error("give either --jwks or --jwks-uri, not both")
+    if spec.jwks_uri and jwks is not None:
+        # RFC 7591 §2: jwks and jwks_uri MUST NOT both be present. (The URL itself is checked
+        # with the client's other URLs in admin.validate.)
+        raise _error("give the client's keys as a JWKS (--jwks) or a JWKS URI (--jwks-uri), "
+                     "not both")
     has_keys = bool(jwks or spec.jwks_uri)
     subject = {"tls_client_auth_subject_dn": spec.tls_subject_dn,
                "tls_client_auth_san_dns": spec.tls_san_dns,

@@ -13,11 +13,13 @@ import os
 import sys
 from typing import Callable
 
+from . import audit
 from .admin import AdminError, ClientSpec, add_client, add_user, list_clients, list_users, remove_client
-from .admin_users import set_admin
+from .admin_clients import endpoint_warnings
+from .admin_users import set_admin, set_notification_mode
 from .config import Settings
 from .logs import configure as configure_logs
-from .notify.modes import AUTO, MODES, ModeError, set_mode
+from .notify.modes import AUTO, MODES
 from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES, GRANT_TYPES
 from .oauth.request_object import REQUEST_OBJECT_ALGS
 from .provider import Provider
@@ -28,7 +30,8 @@ GOTIFY_FLAGS = ("gotify_url", "gotify_admin_user", "gotify_admin_password")
 TLS_FLAGS = ("tls_cert", "tls_key", "tls_client_ca")
 
 #: Modules that add their own sub-commands: each has ``register(subparsers, common)``.
-EXTENSIONS = ("server.cli_devices", "server.cli_db", "server.cli_certs", "server.demo.cli")
+EXTENSIONS = ("server.cli_devices", "server.cli_db", "server.cli_certs", "server.cli_audit",
+              "server.demo.cli")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -146,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     c_add.add_argument("--id-token-alg", default=None, choices=["RS256", "ES256", "PS256"])
     c_add.set_defaults(func=cmd_clients_add)
     clients.add_parser("list", parents=[common]).set_defaults(func=cmd_clients_list)
+    c_tok = clients.add_parser(
+        "registration-token", parents=[common],
+        help="make an initial access token for dynamic client registration (RFC 7591); "
+             "the token is the last line of the output")
+    c_tok.add_argument("--expires-in", type=int, default=86400, metavar="SECONDS",
+                       help="lifetime (default one day)")
+    c_tok.add_argument("--single-use", action="store_true", help="good for one registration")
+    c_tok.add_argument("--label", default="", help="a note for the operator page")
+    c_tok.set_defaults(func=cmd_clients_registration_token)
     c_rm = clients.add_parser("remove", parents=[common])
     c_rm.add_argument("client_id")
     c_rm.set_defaults(func=cmd_clients_remove)
@@ -202,9 +214,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_users_add(args) -> int:
     p = provider_from(args)
-    user = add_user(p, args.username, args.password, args.name, args.email)
-    if args.admin:
-        set_admin(p, args.username, True)
+    user = add_user(p, args.username, args.password, args.name, args.email, is_admin=args.admin)
     _print_json({"id": user.id, "username": user.username, "name": user.name, "email": user.email})
     return 0
 
@@ -218,10 +228,7 @@ def cmd_users_list(args) -> int:
 
 def cmd_users_notify(args) -> int:
     p = provider_from(args)
-    try:
-        user = set_mode(p, args.username, args.mode)
-    except ModeError as exc:
-        raise AdminError(str(exc)) from None
+    user = set_notification_mode(p, args.username, args.mode)
     if args.mode == "gotify" and not p.settings.gotify_url:
         print("warning: CIBA_GOTIFY_URL is not set here; the server falls back to the console "
               "link unless it runs with a Gotify server", file=sys.stderr)
@@ -255,6 +262,8 @@ def cmd_clients_add(args) -> int:
         tls_san_email=args.tls_san_email, bound_tokens=args.bound_tokens,
         request_signing_alg=args.request_signing_alg, fapi=args.fapi)
     metadata, secret = add_client(provider_from(args), spec)
+    for warning in endpoint_warnings(spec):
+        print(f"warning: {warning}", file=sys.stderr)
     if secret:
         metadata["client_secret"] = secret  # shown once; only a hash is stored
     _print_json(metadata)
@@ -266,6 +275,18 @@ def cmd_clients_list(args) -> int:
     return 0
 
 
+def cmd_clients_registration_token(args) -> int:
+    from .oauth.registration import issue_initial_token
+
+    p = provider_from(args)
+    token, row = issue_initial_token(p, args.label, args.expires_in, args.single_use,
+                                     audit.cli_actor())
+    print(f"Initial access token {row.id} for {p.endpoint('/register')}"
+          f"{' (single use)' if row.single_use else ''}, valid {args.expires_in} s; shown once:")
+    print(token)
+    return 0
+
+
 def cmd_clients_remove(args) -> int:
     remove_client(provider_from(args), args.client_id)
     print(f"removed client {args.client_id}")
@@ -273,7 +294,9 @@ def cmd_clients_remove(args) -> int:
 
 
 def cmd_keys_rotate(args) -> int:
-    kids = provider_from(args).keys.rotate(args.publish_ahead)
+    p = provider_from(args)
+    kids = p.keys.rotate(args.publish_ahead)
+    audit.record(p, "keys_rotated", audit.cli_actor(), kids=kids, publish_ahead=args.publish_ahead)
     print(f"published keys {', '.join(kids)}; they sign from {args.publish_ahead} s from now")
     return 0
 

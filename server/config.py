@@ -65,6 +65,22 @@ class Settings:
     user_code_max_failures: int = 5
     # Seconds a user stays locked out after too many wrong user codes.
     user_code_lockout: int = 300
+    # Failed password sign-ins (per account) after which each next attempt must wait 1, 2, 4... s.
+    signin_delay_after: int = 3
+    # Longest wait, in seconds, between password attempts before the lockout.
+    signin_max_delay: int = 60
+    # Failed password sign-ins per account in the window that lock the account's password out.
+    signin_max_failures: int = 10
+    # Failed password sign-ins from one client address in the window that lock that address out.
+    signin_address_max_failures: int = 50
+    # Seconds without a failed sign-in after which an account's or address's count starts over.
+    signin_window: int = 900
+    # Seconds a locked-out account or address is refused (answered like a wrong password).
+    signin_lockout: int = 900
+    # WebAuthn relying party id for passkeys: a domain the browser sees; empty: the issuer's host.
+    webauthn_rp_id: str = ""
+    # Origin browsers use for this provider's pages (passkeys); empty: the issuer's origin.
+    webauthn_origin: str = ""
     # Gotify server base URL for the gotify channel; empty disables it.
     gotify_url: str = ""
     # Gotify administrator login used to create users, applications and clients.

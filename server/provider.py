@@ -73,6 +73,9 @@ class Provider:
         self.jwks_cache = JwksCache()
         # RFC 8705 §2.1: the CAs whose certificates tls_client_auth accepts.
         self.client_ca = load_ca_bundle(settings.tls_client_ca)
+        from .signin_guard import SigninGuard
+
+        self.signin_guard = SigninGuard(self)
         self._decision_listeners: list[Callable[[CibaRequest], None]] = []
         # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
         self.web_extensions: list[Callable] = []

@@ -60,8 +60,12 @@ class SelfSignedTrust:
             ids = client_repo.ids_with_auth_method(s, SELF_SIGNED_TLS_CLIENT_AUTH)
         for client_id in ids:
             client = self.p.get_client(client_id)
-            if client is not None:
+            if client is None:
+                continue
+            try:
                 yield from registered_self_signed(client.registered_jwks())
+            except LookupError as exc:  # one unreachable jwks_uri must not hide the others
+                log.warning("client %s: %s", client_id, exc)
 
     def sni_callback(self, sock, server_name, context) -> None:
         # Called for every handshake before the client's certificate is verified.

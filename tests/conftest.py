@@ -79,6 +79,15 @@ def kiosk(make_client) -> ClientCreds:
     return make_client("kiosk", name="Library kiosk")
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium (Playwright) for the whole session: Playwright's sync API allows only one
+    running instance per thread, so every browser test shares this one."""
+    from tests.support.browser import launch
+
+    yield from launch()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (CI=true) nothing may be skipped: a missing browser, display or server is a

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlencode
 
+from .. import audit
 from ..notify.websocket import WebSocketChannel
 from ..oauth.decisions import Outcome, decide, state_of
 from ..security import digest, new_id
@@ -109,6 +110,8 @@ class DeviceService:
             raise
         with self.p.db.session() as s:
             device_repo.add(s, device)
+            s.add(audit.entry("device_enrolled", "device:" + device.id, now, user_id=user.id,
+                              device=device.id, name=device.display_name, push=push))
         log.info("device %s enrolled for %s (%s)", device.id[:8], user.username, push)
         return {"device_id": device.id, "issuer": self.p.issuer,
                 "user": {"username": user.username, "name": user.name},
@@ -235,11 +238,15 @@ class DeviceService:
             s.expunge_all()
         return rows
 
-    def revoke(self, device_id: str, user_id: str | None = None) -> bool:
-        """Revoke now: its sockets are dropped at once in every process (through the bus)."""
+    def revoke(self, device_id: str, user_id: str | None = None, actor: str | None = None) -> bool:
+        """Revoke now: its sockets are dropped at once in every process (through the bus).
+        ``actor`` is who asked, for the audit log (default: the command line's user)."""
         with self.p.db.session() as s:
             device = device_repo.revoke(s, device_id, self._now, user_id=user_id)
             if device is not None:
+                s.add(audit.entry("device_revoked", actor or audit.cli_actor(), self._now,
+                                  user_id=device.user_id, device=device.id,
+                                  name=device.display_name))
                 s.expunge(device)
         if device is None:
             return False

@@ -35,7 +35,7 @@ def install(provider: "Provider", devices: "DeviceService") -> None:
         from ..web import admin, notifications
 
         notifications.init_app(app)
-        app.register_blueprint(admin.bp)
+        admin.init_app(app)
 
     provider.web_extensions.append(extend)
 

@@ -11,6 +11,7 @@ import time
 from typing import Callable
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 
 from ..security import SecretBox, verify_password
@@ -114,13 +115,22 @@ class RegisteredClient(ClientMixin):
         return OctKey.import_key(self._box.open(self.row.secret_encrypted))
 
     def registered_jwks(self, refresh: bool = False) -> dict:
-        """The client's public JWKS document: registered inline, or fetched from jwks_uri."""
-        if self.row.jwks_uri and self._jwks_cache is not None:
-            return self._jwks_cache.get(self.row.jwks_uri, refresh)
+        """The client's public JWKS document: registered inline, or fetched from its jwks_uri
+        (oauth/client_jwks.py; a self-registered client's URI must stay public). LookupError
+        when the jwks_uri cannot be fetched."""
+        if self.row.jwks_uri:
+            if self._jwks_cache is None:
+                raise LookupError("the client's jwks_uri cannot be fetched here")
+            return self._jwks_cache.get(self.row.jwks_uri, refresh,
+                                        guarded=bool(self.row.self_registered))
         return json.loads(self.row.jwks or '{"keys": []}')
 
     def public_keys(self, refresh: bool = False) -> KeySet:
-        return KeySet.import_key_set(self.registered_jwks(refresh))
+        """The keys of ``registered_jwks``; LookupError when there are none usable."""
+        try:
+            return KeySet.import_key_set(self.registered_jwks(refresh))
+        except (ValueError, TypeError, KeyError, JoseError):
+            raise LookupError("the client's JWKS holds no usable public key") from None
 
     def metadata(self) -> dict:
         """Registration as printed by ``clients add`` and ``clients list`` (no secrets)."""

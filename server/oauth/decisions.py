@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from .. import audit
 from ..storage import ciba_requests
 from . import delivery
 from ..storage.models import CibaRequest
@@ -36,6 +37,8 @@ def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str
             s.refresh(req)
             return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
         s.refresh(req)
+        s.add(audit.entry(f"request_{status}", decided_by, now, user_id=req.user_id,
+                          client_id=req.client_id, request=req.id))
         delivery.enqueue(provider, s, req, now)  # in the decision's transaction
     provider.notifier.request_resolved(req.user_id, req.device_request_id, status)
     provider.after_decision(req)
@@ -59,6 +62,8 @@ def cancel(provider: "Provider", request_id: str, cancelled_by: str) -> Outcome:
             s.refresh(req)
             return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
         s.refresh(req)
+        s.add(audit.entry("request_cancelled", cancelled_by, now, user_id=req.user_id,
+                          client_id=req.client_id, request=req.id))
         delivery.enqueue(provider, s, req, now)
     provider.notifier.request_resolved(req.user_id, req.device_request_id, "cancelled")
     provider.after_decision(req)

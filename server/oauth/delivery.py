@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ..storage import ciba_requests, clients as client_repo, outbox as outbox_repo, users
 from ..storage.models import NotificationOutbox
+from . import netguard
 from .tokens import Grant
 
 if TYPE_CHECKING:
@@ -105,6 +106,20 @@ def make_push_tokens(provider: "Provider", row_id: str) -> bool:
         tokens = p.tokens.issue(grant, client, session=s)
         row.payload_sealed = seal(p, req, {"auth_req_id": auth_req_id, **tokens})
     return True
+
+
+def refused(s: Session, row: NotificationOutbox) -> str | None:
+    """Why not to send ``row`` now: a self-registered client's endpoint must still resolve to
+    public addresses only (SSRF, oauth/netguard.py), checked right before each attempt, since
+    DNS may have changed since registration. Operator-registered clients are trusted."""
+    client = client_repo.get(s, row.client_id)
+    if client is None or not client.self_registered:
+        return None
+    reason = netguard.refuse_reason(row.endpoint)
+    if reason:
+        log.warning("not notifying client %s: its notification endpoint %s", row.client_id,
+                    reason)
+    return reason
 
 
 @dataclass

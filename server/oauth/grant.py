@@ -140,7 +140,7 @@ class RefreshTokenGrant(_RefreshTokenGrant):
             scope += " offline_access"  # a narrowed refresh keeps the rotation chain alive
         grant = Grant(grant_id=record.grant_id, client_id=record.client_id, user=user,
                       scope=scope, auth_time=record.auth_time, acr=record.acr, x5t_s256=x5t_s256)
-        return self.provider.tokens.issue(grant, self.request.client)
+        return self.provider.tokens.issue(grant, self.request.client, event="token_refreshed")
 
     def revoke_old_credential(self, refresh_token) -> None:
         return None  # rotated atomically in issue_token

@@ -185,7 +185,12 @@ class MutualTlsClientAuth:
             ok = issued_by_trusted_ca(cert, self.provider.client_ca, self.provider.clock.now()) \
                 and matches_registration(cert, client.row)
         else:
-            ok = any(cert == c for c in registered_self_signed(client.registered_jwks()))
+            try:
+                registered = registered_self_signed(client.registered_jwks())
+            except LookupError as exc:  # a jwks_uri that cannot be fetched
+                log.info("client %s: %s", client_id, exc)
+                return None
+            ok = any(cert == c for c in registered)
         if not ok:
             log.info("client %s: the TLS client certificate does not match its registration",
                      client_id)

@@ -156,17 +156,35 @@ class Outbox:
             log.exception("could not reschedule delivery %s; its lease will run out", row_id[:8])
 
     def _attempt(self, row_id: str, owner: str) -> None:
+        sent = self._send(row_id, owner)
+        if sent is not None:
+            self._record(row_id, owner, *sent)
+
+    def _send(self, row_id: str, owner: str) -> "tuple[str, str, delivery.Attempt] | None":
+        """One attempt: (endpoint, mode, outcome), or None when the row was finished here."""
         p = self.p
         with p.db.session() as s:
             row = outbox_repo.get(s, row_id)
-            needs_tokens = row is not None and row.payload_sealed is None
+            if row is None:
+                return None
+            needs_tokens = row.payload_sealed is None
+            refused = delivery.refused(s, row)
+        if refused:
+            # Retried like a network error (DNS may be right again); nothing is made or sent.
+            return row.endpoint, row.mode, delivery.Attempt(
+                retry=True, error=f"not sent: the notification endpoint {refused}")
         if needs_tokens and not delivery.make_push_tokens(p, row_id):
             self._finish(row_id, owner, "failed", None, "the request could not give tokens")
-            return
+            return None
         with p.db.session() as s:
             row = outbox_repo.get(s, row_id)
             endpoint, sealed, mode = row.endpoint, row.payload_sealed, row.mode
-        result = delivery.post(self.http, endpoint, sealed, p)
+        return endpoint, mode, delivery.post(self.http, endpoint, sealed, p)
+
+    def _record(self, row_id: str, owner: str, endpoint: str, mode: str,
+                result: "delivery.Attempt") -> None:
+        """Store the outcome while still holding the lease: delivered, retry later, or failed."""
+        p = self.p
         now = p.clock.now()
         with p.db.session() as s:
             row = outbox_repo.held(s, row_id, owner)

@@ -91,7 +91,12 @@ def _verify(provider: "Provider", client: "RegisteredClient", token: str) -> dic
     decoded = None
     for refresh in (False, True):  # a key the client published since we last looked
         try:
-            decoded = jwt.decode(token, client.public_keys(refresh), algorithms=algs)
+            keys = client.public_keys(refresh)
+        except LookupError as exc:  # its jwks_uri cannot be fetched
+            raise errors.InvalidRequestError(
+                f"The request object cannot be verified: {exc}") from None
+        try:
+            decoded = jwt.decode(token, keys, algorithms=algs)
             break
         except (JoseError, ValueError, TypeError, KeyError):
             continue

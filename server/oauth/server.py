@@ -159,7 +159,10 @@ class ClientAssertion(JWTBearerClientAssertion):
             raise _OtherMethod()
         if self.CLIENT_AUTH_METHOD == "client_secret_jwt":
             return client.shared_secret_key()
-        return client.public_keys()
+        try:
+            return client.public_keys()
+        except LookupError as exc:  # a jwks_uri that cannot be fetched
+            raise InvalidClientError(description=str(exc)) from None
 
     def extract_assertion(self, assertion: str):
         # Hostile segments (nested 50,000 deep, NaN) fail as a bad assertion, not a 500.

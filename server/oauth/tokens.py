@@ -14,7 +14,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy.orm import Session
 
-from .. import jsonsafe
+from .. import audit, jsonsafe
 from ..clock import Clock
 from ..config import Settings
 from ..security import digest, new_id
@@ -52,9 +52,10 @@ class TokenIssuer:
         return self.settings.extra.get("access_token_audience") or self.issuer
 
     def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True,
-              session: Session | None = None) -> dict:
+              session: Session | None = None, event: str = "token_issued") -> dict:
         """Build the token response and record it (RFC 6749 §5.1), in ``session`` when given
-        (so the caller's transaction holds both). A refresh token only when offline_access was
+        (so the caller's transaction holds both), with the audit record ``event`` (token_issued,
+        token_refreshed) in the same transaction. A refresh token only when offline_access was
         granted to a user and the client may use the refresh_token grant."""
         id_token_alg = client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
         now = self.clock.now_int()
@@ -94,6 +95,10 @@ class TokenIssuer:
                 refresh_expires_at=(now + self.settings.refresh_token_lifetime)
                 if refresh_token else None,
                 auth_time=grant.auth_time, acr=grant.acr, created_at=now))
+            # One audit record per issue, client_credentials included (no user then).
+            s.add(audit.entry(event, "client:" + grant.client_id, now,
+                              user_id=grant.user.id if grant.user is not None else None,
+                              client_id=grant.client_id, grant=grant.grant_id, scope=grant.scope))
         return response
 
     def _id_token(self, grant: Grant, now: int, alg: str, access_token: str,

@@ -64,6 +64,11 @@ class Client(Base):
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(8), nullable=True)
     user_code_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+    # Registered by the client itself (RFC 7591): its URLs must stay public (oauth/netguard.py).
+    self_registered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # RFC 7592 registration access token (SHA-256 digest); only for self-registered clients.
+    # Looked up with the client_id of the registration_client_uri, so no index is needed.
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SigningKey(Base):
@@ -240,3 +245,55 @@ class NotificationOutbox(Base):
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)
+
+
+class AuditEvent(Base):
+    """One security event (sign-in, decision, token issue, operator change, ...). Append-only:
+    the repository has no update or delete. Never holds a secret, token or password."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    event: Mapped[str] = mapped_column(String(48), index=True)
+    # Who did it: "user:alice", "operator:olga", "cli:root", "device:<id>", "client:<id>",
+    # "console" (a person on the approval page), "anonymous".
+    actor: Mapped[str] = mapped_column(String(300))
+    # The client address of the HTTP request (after CIBA_TRUSTED_PROXIES), when there was one.
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The user and the client the event concerns, when it concerns one; no foreign keys, so the
+    # record outlives them.
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    client_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+
+
+class InitialAccessToken(Base):
+    """Grants one (single_use) or several dynamic client registrations (RFC 7591 §3) until it
+    expires or is revoked. Only the SHA-256 digest of the token is kept."""
+
+    __tablename__ = "initial_access_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # shown; grants nothing
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(300))
+    expires_at: Mapped[float] = mapped_column(Float)
+    single_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    used_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Passkey(Base):
+    """A WebAuthn credential (passkey) a user signs in with instead of the password. Only its
+    public key is stored; the private key stays in the person's authenticator."""
+
+    __tablename__ = "passkeys"
+    id: Mapped[str] = mapped_column(String(1400), primary_key=True)  # credential id, base64url
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[str] = mapped_column(Text)  # COSE key, base64url
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    transports: Mapped[str] = mapped_column(String(255), default="")  # space-separated
+    created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -43,5 +43,11 @@ def counter(s: Session, key: str, now: float, window: float) -> RateCounter:
     return row
 
 
+def locked_until(s: Session, key: str) -> float:
+    """Until when the counter ``key`` is locked (0 when it is not)."""
+    row = s.get(RateCounter, key)
+    return float(row.locked_until or 0) if row is not None else 0.0
+
+
 def reset(s: Session, key: str) -> None:
     s.execute(delete(RateCounter).where(RateCounter.key == key))

@@ -30,3 +30,9 @@ def mark_rotated(s: Session, token_id: str) -> bool:
     result = s.execute(update(Token).where(Token.id == token_id, Token.rotated.is_(False),
                                            Token.revoked.is_(False)).values(rotated=True))
     return result.rowcount == 1
+
+
+def revoke_user(s: Session, user_id: str) -> int:
+    """Revoke every token of a user (when an operator disables them); how many were live."""
+    return s.execute(update(Token).where(Token.user_id == user_id, Token.revoked.is_(False))
+                     .values(revoked=True)).rowcount

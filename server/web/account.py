@@ -16,16 +16,25 @@ def login():
     error = None
     if request.method == "POST":
         check_csrf()
-        if sign_in(request.form.get("username", ""), request.form.get("password", "")):
+        if sign_in(request.form.get("username", ""), request.form.get("password", ""), "account"):
             return redirect(_safe_next(request.args.get("next")))
         error = "That username and password do not match."
-    return render_template("login.html", error=error, csrf_token=csrf_token()), 401 if error else 200
+    return render_template("login.html", error=error, csrf_token=csrf_token(),
+                           next_url=_safe_next(request.args.get("next"))), 401 if error else 200
 
 
-@bp.route("/logout", methods=["GET", "POST"])
+@bp.post("/logout")
 def logout():
+    """A POST with the CSRF token, so that no other site can sign a person out."""
+    check_csrf()
     sign_out()
     return redirect(url_for("account.login"))
+
+
+@bp.app_context_processor
+def csrf_for_templates() -> dict:
+    """Every page's forms (the sign-out button in the top bar included) carry the token."""
+    return {"csrf_token": csrf_token()}
 
 
 @bp.get("/")

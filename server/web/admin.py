@@ -1,26 +1,36 @@
-"""The operator page (/admin), for users with ``is_admin``: the Gotify channel (URL, health,
-recent delivery failures, newest first), users with their notification modes and device counts,
-and the registered clients. Read-only; operators change things with ``ciba-provider``."""
+"""The operators' console (/admin, users with ``is_admin``). This page is its overview: the
+Gotify channel (URL, health, recent delivery failures), users with their notification modes and
+device counts, clients, how many requests are waiting, and the signing keys (rotate). The other
+sections are their own modules: admin_clients, admin_users, admin_requests, deliveries,
+admin_audit, admin_registration; ``init_app`` registers them all."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, Flask, flash, redirect, request, url_for
 
+from .. import audit
 from ..notify import modes
-from ..storage import clients, notifications, users
+from ..storage import clients, console, notifications, users
 from .context import current_provider
 from .notifications import LABELS
-from .session import login_required, signed_in_user
+from .operator import actor, operator_required, page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+def init_app(app: Flask) -> None:
+    from . import (admin_audit, admin_clients, admin_registration, admin_requests, admin_users,
+                   deliveries)
+
+    app.register_blueprint(bp)
+    for module in (admin_clients, admin_users, admin_requests, deliveries, admin_audit,
+                   admin_registration):
+        app.register_blueprint(module.bp)
+
+
 @bp.get("/")
-@login_required
+@operator_required
 def index():
-    me = signed_in_user()
-    if not me.is_admin:
-        abort(403, "This page is for operators.")
     p = current_provider()
     gotify = getattr(p, "gotify", None)
     with p.db.session() as s:
@@ -28,10 +38,22 @@ def index():
         people = users.all_users(s)
         failures = notifications.recent_failures(s, limit=50)
         registered = clients.all_clients(s)
+        pending = len(console.pending(s, p.clock.now()))
         s.expunge_all()
     rows = [{"user": u, "mode": u.notification_mode or modes.AUTO,
              "effective": modes.effective(p, u), "devices": counts.get(u.id, 0)} for u in people]
-    body = render_template("admin.html", user=me, gotify=gotify,
-                           gotify_health=gotify.health() if gotify else None, failures=failures,
-                           rows=rows, clients=registered, labels=LABELS)
-    return body, 200, {"Cache-Control": "no-store"}
+    return page("admin.html", gotify=gotify, gotify_health=gotify.health() if gotify else None,
+                failures=failures, rows=rows, clients=registered, labels=LABELS,
+                pending=pending, keys=p.keys.jwks()["keys"])
+
+
+@bp.post("/keys/rotate")
+@operator_required
+def rotate_keys():
+    p = current_provider()
+    ahead = request.form.get("publish_ahead", "3600")
+    seconds = int(ahead) if ahead.isdigit() else 3600
+    kids = p.keys.rotate(seconds)
+    audit.record(p, "keys_rotated", actor(), kids=kids, publish_ahead=seconds)
+    flash(f"Published keys {', '.join(kids)}; they sign from {seconds} s from now.")
+    return redirect(url_for("admin.index"))

@@ -45,7 +45,8 @@ def approve(token: str):
     if request.method == "POST":
         check_csrf()
         if request.form.get("action") == "sign_in":
-            user = sign_in(request.form.get("username", ""), request.form.get("password", ""))
+            user = sign_in(request.form.get("username", ""), request.form.get("password", ""),
+                           "approval")
             if user is None:
                 error = "That username and password do not match."
         elif user is not None and user.id == req.user_id and state == "pending":

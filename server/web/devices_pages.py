@@ -50,7 +50,7 @@ def enroll():
 def revoke(device_id: str):
     check_csrf()
     user = signed_in_user()
-    if not _service().revoke(device_id, user_id=user.id):
+    if not _service().revoke(device_id, user_id=user.id, actor="user:" + user.username):
         abort(404, "No such active device.")
     flash("The device was revoked; it can no longer approve sign-ins.")
     return redirect(url_for("devices_pages.index"))

@@ -31,6 +31,8 @@ def discovery():
         "userinfo_endpoint": e("/userinfo"),
         "introspection_endpoint": e("/introspect"),
         "revocation_endpoint": e("/revoke"),
+        # RFC 8414 §2 / RFC 7591: protected by initial access tokens.
+        "registration_endpoint": e("/register"),
         # CIBA §4: backchannel metadata.
         "backchannel_authentication_endpoint": e("/bc-authorize"),
         "backchannel_token_delivery_modes_supported": p.delivery_modes_supported,

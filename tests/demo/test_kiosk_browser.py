@@ -1,16 +1,15 @@
 """The kiosk in a real browser against ``ciba-provider demo``: approve, deny, expire, unknown
-user; screenshots of the three main states go to assets/screenshots/."""
+user; screenshots of the three main states go to assets/screenshots/ with CIBA_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
 import pytest
+
+from tests.support.browser import screenshot
 
 pytestmark = pytest.mark.slow
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 BINDING = re.compile(r"^LIB-4 · [2-9A-HJKMNP-TV-Z]{4}$")
 
 
@@ -41,17 +40,16 @@ def sign_in(page, hint: str = "alice") -> str:
 
 
 def test_approve_shows_the_loans(kiosk, phone):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-start.png"))
+    screenshot(kiosk, "kiosk-start", full_page=False)
     message = sign_in(kiosk)
-    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-waiting.png"))
+    screenshot(kiosk, "kiosk-waiting", full_page=False)
     phone.decide(message, "accept")
     kiosk.wait_for_selector("#screen-welcome:not([hidden])", timeout=15000)
     assert kiosk.text_content("#welcome-title") == "Welcome, Alice Liddell"
     loans = kiosk.locator("#loans li")
     assert loans.count() >= 2
     assert "Due" in loans.first.text_content()
-    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-welcome.png"))
+    screenshot(kiosk, "kiosk-welcome", full_page=False)
     kiosk.click("#done-button")
     kiosk.wait_for_selector("#screen-start:not([hidden])")
     assert kiosk.input_value("#login-hint") == ""

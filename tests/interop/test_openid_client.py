@@ -112,6 +112,26 @@ def test_slow_down_is_honoured(provider, tmp_path):
     assert after[0]["at"] - slowed["at"] >= 6000 - 50
 
 
+def test_a_client_registered_with_rfc_7591_completes_a_ciba_flow(provider):
+    """openid-client registers itself (dynamicClientRegistration with the initial access token
+    that ``ciba-provider clients registration-token`` prints last), then runs a CIBA flow."""
+    token = provider.cli("clients", "registration-token", "--single-use").strip().splitlines()[-1]
+    env = {**os.environ, "ISSUER": provider.issuer, "INITIAL_ACCESS_TOKEN": token,
+           "APPROVAL_TOKEN": APPROVAL_TOKEN, "LOGIN_HINT": "alice"}
+    result = subprocess.run(["node", str(HERE / "register_flow.mjs")], cwd=HERE, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["result"] == "tokens", outcome
+    assert outcome["registered"] == {
+        "delivery_mode": "poll", "auth_method": "client_secret_post", "has_secret": True,
+        "registration_client_uri": f"{provider.issuer}/register/{outcome['client_id']}"}
+    assert outcome["id_token_claims"]["aud"] == outcome["client_id"]
+    assert outcome["id_token_claims"]["sub"] == provider.alice["id"]
+    assert (outcome["read_status"], outcome["read_client_name"]) == (
+        200, "openid-client (self-registered)")
+
+
 def test_signed_request_with_private_key_jwt(provider, tmp_path):
     """CIBA §7.1.1: openid-client's request object (oauth4webapi issueRequestObject)."""
     env = register(provider, "private_key_jwt", tmp_path, "signed")

@@ -54,6 +54,19 @@ def test_scopes_beyond_the_registration_or_about_users_are_invalid_scope(http, m
     assert_error(client_credentials(http, machine, scope=scope), 400, "invalid_scope")
 
 
+def test_client_credentials_tokens_are_audited(http, provider, machine):
+    """Issue 11's audit log records every token issue, client_credentials ones too (no user)."""
+    from server.storage import audit as audit_repo
+
+    assert client_credentials(http, machine).status_code == 200
+    with provider.db.session() as s:
+        issued = [e for e in audit_repo.oldest_first(s, audit_repo.AuditFilter(
+            event="token_issued"))]
+        assert [(e.actor, e.client_id, e.user_id) for e in issued] == [
+            ("client:machine", "machine", None)]
+        assert "loans:read" in issued[0].detail and "access_token" not in issued[0].detail
+
+
 def test_asking_for_a_registered_scope(http, machine):
     assert client_credentials(http, machine, scope="loans:read").json["scope"] == "loans:read"
 

@@ -273,3 +273,26 @@ def test_a_client_assertion_may_name_the_mtls_alias(settings, clock, tmp_path):
     response = app.test_client().post("/bc-authorize", data={
         **form, "scope": "openid", "login_hint": "alice"})
     assert response.status_code == 200, response.json
+
+
+# -- dynamic client registration (RFC 7591 with RFC 8705 §2.1.2 metadata) ---------------------
+def test_a_client_registers_itself_for_tls_client_auth(http, provider, alice, pki):
+    """RFC 8705 metadata through /register: the registered certificate subject is what the
+    client then authenticates with, and its tokens are bound to that certificate."""
+    from server.oauth.registration import issue_initial_token
+
+    token = issue_initial_token(provider, "tests", 3600, True, "operator:olga")[0]
+    r = http.post("/register", headers={"Authorization": f"Bearer {token}"}, json={
+        "token_endpoint_auth_method": "tls_client_auth", "backchannel_token_delivery_mode": "poll",
+        "tls_client_auth_subject_dn": "CN=self-desk,O=Example", "scope": "openid profile",
+        "grant_types": [CIBA]})
+    assert r.status_code == 201, r.json
+    assert "client_secret" not in r.json and "client_secret_expires_at" not in r.json
+    assert r.json["tls_client_certificate_bound_access_tokens"] is True  # the mTLS default
+    client_id = r.json["client_id"]
+    cert, _ = pki.client("self-desk")
+    body = approved_tokens(http, provider, client_id, tls(pki, cert))
+    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["RS256"]).claims
+    assert claims["cnf"] == {"x5t#S256": x5t(pki, cert)}
+    assert_error(start(http, client_id, tls(pki, pki.client("other-desk")[0])), 401,
+                 "invalid_client")
