@@ -29,6 +29,7 @@ from ..security import check_password, digest, new_id
 from ..storage import registration as repo
 from ..storage.models import InitialAccessToken
 from . import netguard
+from .errors import safe_description
 from .clients import AUTH_METHODS, CIBA_GRANT_TYPE
 from .keys import SUPPORTED_ALGS
 
@@ -51,8 +52,7 @@ class RegistrationError(Exception):
     def __init__(self, error: str, description: str, status: int = 400,
                  challenge: str | None = None) -> None:
         # RFC 7591 §3.2.2: error_description is ASCII (RFC 6749 §5.2's set: no " or \\).
-        description = "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?"
-                              for c in description.replace("§", "section "))
+        description = safe_description(description.replace("§", "section "), limit=1000)
         super().__init__(description)
         self.error, self.description, self.status = error, description, status
         self.challenge = challenge

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Mapping
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
+from .. import jsonsafe
 from ..storage import replay
 from . import errors
 from .fapi import FAPI_ALGS
@@ -81,6 +82,9 @@ def unpack(provider: "Provider", client: "RegisteredClient",
 
 def _verify(provider: "Provider", client: "RegisteredClient", token: str) -> dict:
     algs = allowed_algorithms(client)
+    if not jsonsafe.compact_jws_ok(token, provider.settings.json_max_depth):
+        # Hostile segments (nested 50,000 deep, NaN, 1e400) fail as a bad object, not a 500.
+        raise errors.InvalidRequestError("The request object is not a signed JWT")
     try:
         header = jws.extract_compact(token.encode("ascii")).headers()
     except (JoseError, ValueError, UnicodeError):
@@ -120,7 +124,7 @@ def _check_claims(provider: "Provider", client: "RegisteredClient", claims: dict
     if claims["iss"] != client.client_id:
         raise errors.InvalidRequestError("The request object's iss is not the client_id")
     times = {c: claims[c] for c in ("exp", "iat", "nbf")}
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in times.values()):
+    if not all(jsonsafe.finite_number(v) for v in times.values()):
         raise errors.InvalidRequestError("exp, iat and nbf must be numbers")
     exp, nbf = times["exp"], times["nbf"]
     if exp <= now - skew:

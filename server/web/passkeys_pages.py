@@ -20,6 +20,7 @@ from .. import audit
 from ..storage import passkeys as passkey_repo
 from ..storage.models import User
 from .context import current_provider
+from .forms import json_or_none
 from .session import check_csrf, login_required, signed_in_user, start_session
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _challenge(name: str, value: bytes | None = None) -> bytes | None:
 
 
 def _credential() -> dict:
-    body = request.get_json(silent=True)
+    body = json_or_none(request, current_provider().settings.json_max_depth)
     if not isinstance(body, dict) or not isinstance(body.get("credential"), dict):
         abort(400, "The request must be JSON with a credential.")
     return body

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..oauth.registration import Registrar, RegistrationError
 from .context import current_provider
+from .forms import json_or_none
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
 
@@ -35,7 +36,7 @@ def _token() -> str | None:
 def _body():
     """The JSON sent (RFC 7591 §3.1: application/json), or None, which the core refuses with
     invalid_client_metadata once the token has been checked."""
-    return request.get_json(silent=True) if request.mimetype == "application/json" else None
+    return json_or_none(request, current_provider().settings.json_max_depth)
 
 
 def _registrar() -> Registrar:

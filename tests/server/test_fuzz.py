@@ -4,13 +4,17 @@ response whose status, content type, headers or body the description does not al
 
 The budget is fixed (EXAMPLES per operation, derandomized: the same cases every run). Valid
 credentials are sent where an operation needs them (a client's Basic secret, a fresh
-device-auth JWS for the exact path, a real access token), so the fuzz reaches past
-authentication; the cases also carry whatever Schemathesis generates itself.
+device-auth JWS for the exact path, a real access token, an initial access token, a
+registration access token with its client's path, an operator's session cookie for the
+console), so the fuzz reaches past authentication; the cases also carry whatever Schemathesis
+generates itself. Console and passkey forms still stop at their CSRF check (a token the fuzz
+cannot know), which is what an attacker's forged form meets.
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 import pytest
@@ -26,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.support.provider_process import ProviderProcess
 
-from .devices.realworld import KIOSK, Phone, seed
+from .devices.realworld import KIOSK, Phone, seed, signed_in
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +40,35 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 
 
+@dataclass
+class Credentials:
+    """What legitimate callers hold: a device key, tokens, a registration, an operator session."""
+
+    phone: Phone
+    access_token: str
+    initial_access_token: str
+    registered_client_id: str
+    registration_access_token: str
+    operator_session: str
+
+
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory):
     env = {"CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN}
     with ProviderProcess(tmp_path_factory.mktemp("fuzz"), env=env) as op:
         seed(op)
+        op.cli("users", "add", "olga", "--password", "olga-password", "--admin")
         offer = op.cli("devices", "enroll", "alice").strip().splitlines()[-1]
         phone = Phone(op.issuer).enroll(offer, "Fuzz phone")
-        yield op, phone, _access_token(op)
+        initial = op.cli("clients", "registration-token").strip().splitlines()[-1]
+        registered = requests.post(op.url("/register"), timeout=10, json={
+            "client_name": "Fuzzed registration", "backchannel_token_delivery_mode": "poll",
+            "grant_types": ["urn:openid:params:grant-type:ciba"], "scope": "openid"},
+            headers={"Authorization": f"Bearer {initial}"}).json()
+        operator = signed_in(op, "olga", "olga-password")
+        yield op, Credentials(phone, _access_token(op), initial, registered["client_id"],
+                              registered["registration_access_token"],
+                              operator.cookies["session"])
 
 
 def _access_token(op: ProviderProcess) -> str:
@@ -71,8 +96,9 @@ OPERATIONS = {f"{o.method.upper()} {o.path}": o
               for o in (result.ok() for result in SCHEMA.get_all_operations())}
 
 
-def credentials(case, op: ProviderProcess, phone: Phone, access_token: str) -> dict:
-    """The Authorization header a legitimate caller of this operation would send."""
+def credentials(case, creds: Credentials) -> dict:
+    """The Authorization header (or session cookie) a legitimate caller of this operation would
+    send. For reading and replacing a registration, the path names the registered client."""
     if case.headers and any(k.lower() == "authorization" for k in case.headers):
         return {}
     security = case.operation.definition.raw.get("security") or []
@@ -81,16 +107,25 @@ def credentials(case, op: ProviderProcess, phone: Phone, access_token: str) -> d
         return {"Authorization": "Basic " + base64.b64encode(":".join(KIOSK).encode()).decode()}
     if "device" in schemes:
         path = unquote(case.formatted_path)
-        return {"Authorization": "Device " + phone.auth(case.method.upper(), path)}
+        return {"Authorization": "Device " + creds.phone.auth(case.method.upper(), path)}
     if "bearer" in schemes:
-        token = APPROVAL_TOKEN if case.path.startswith("/testing/") else access_token
+        token = APPROVAL_TOKEN if case.path.startswith("/testing/") else creds.access_token
         return {"Authorization": f"Bearer {token}"}
+    if "initialAccessToken" in schemes:
+        return {"Authorization": f"Bearer {creds.initial_access_token}"}
+    if "registrationAccessToken" in schemes:
+        if case.method.upper() in ("GET", "PUT"):  # DELETE: a random client_id (401)
+            case.path_parameters = {**(case.path_parameters or {}),
+                                    "client_id": creds.registered_client_id}
+        return {"Authorization": f"Bearer {creds.registration_access_token}"}
+    if "operatorSession" in schemes:
+        return {"Cookie": f"session={creds.operator_session}"}
     return {}
 
 
 @pytest.mark.parametrize("label", sorted(OPERATIONS))
 def test_every_operation_survives_generated_input(label, fuzz_target):
-    op, phone, access_token = fuzz_target
+    op, creds = fuzz_target
     operation = OPERATIONS[label]
     cases = st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
                       operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
@@ -100,7 +135,7 @@ def test_every_operation_survives_generated_input(label, fuzz_target):
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     def fuzz(case):
         case.call_and_validate(base_url=op.url(), checks=CHECKS, timeout=15,
-                               headers=credentials(case, op, phone, access_token),
+                               headers=credentials(case, creds),
                                allow_redirects=False)
 
     fuzz()

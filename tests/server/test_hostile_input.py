@@ -195,3 +195,33 @@ def test_a_repeated_parameter_with_a_non_ascii_name_is_invalid_request(http, kio
                   content_type="application/x-www-form-urlencoded")
     body = assert_error(r, 400, "invalid_request")
     assert body["error_description"] == "Parameter K?Q is repeated"
+
+
+# -- inputs of issues 10 and 11 (signed requests, registration, passkeys) ------------------------
+@pytest.mark.parametrize("payload", [DEEP.encode(), b'{"exp": NaN, "iss": "bank"}',
+                                     b'{"nbf": 1' + b"0" * 400 + b"}", b"\xff\xfe"])
+def test_a_request_object_with_a_hostile_payload_is_invalid_request(http, alice, bank, payload):
+    """CIBA §7.1.1 request objects are parsed as carefully as client assertions."""
+    form = {**assertion_form(_assertion(bank, {})),
+            "request": jws.serialize_compact({"alg": "RS256", "kid": bank.kid}, payload, bank)}
+    assert_error(http.post("/bc-authorize", data=form), 400, "invalid_request")
+
+
+@pytest.mark.parametrize("body", [DEEP, '{"client_name": ' + DEEP, '{"client_name": NaN}'])
+def test_hostile_registration_bodies_are_invalid_client_metadata(http, provider, body):
+    from server.oauth.registration import issue_initial_token
+
+    token = issue_initial_token(provider, "tests", 3600, False, "operator:olga")[0]
+    r = http.post("/register", data=body, content_type="application/json",
+                  headers={"Authorization": f"Bearer {token}"})
+    assert_error(r, 400, "invalid_client_metadata")
+
+
+def test_a_hostile_passkey_body_is_a_clear_400(http):
+    page = http.get("/account/login").get_data(as_text=True)
+    import re
+
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = http.post("/account/passkeys/signin", data='{"credential": ' + DEEP,
+                  content_type="application/json", headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 400
