@@ -47,24 +47,16 @@ def test_registration_lockout_and_audit(db_app):  # noqa: F811
 
 
 def test_an_older_database_gains_the_new_client_columns(tmp_path):
-    import sqlite3
-
-    from server.storage.db import Database
     from server.storage.models import Client
+    from tests.support.old_database import upgraded_old_sqlite
 
-    path = tmp_path / "old.db"
-    db = Database(f"sqlite:///{path}")
-    db.create_all()
-    db.dispose()
-    with sqlite3.connect(path) as conn:
-        for column in ("jwks_uri", "self_registered", "registration_token_hash"):
-            conn.execute(f"ALTER TABLE clients DROP COLUMN {column}")
-        conn.execute("DROP TABLE alembic_version")  # made before Alembic (test_migrations.py)
-        conn.execute("INSERT INTO clients (client_id, name, auth_method, grant_types, scope, "
-                     "delivery_mode, user_code_required, created_at) VALUES ('old', '', "
-                     "'client_secret_basic', 'refresh_token', 'openid', 'poll', 0, 0)")
-    db = Database(f"sqlite:///{path}")
-    db.create_all()
+    db = upgraded_old_sqlite(
+        tmp_path / "old.db",
+        *[f"ALTER TABLE clients DROP COLUMN {column}"
+          for column in ("jwks_uri", "self_registered", "registration_token_hash")],
+        "INSERT INTO clients (client_id, name, auth_method, grant_types, scope, delivery_mode, "
+        "user_code_required, created_at) VALUES ('old', '', 'client_secret_basic', "
+        "'refresh_token', 'openid', 'poll', 0, 0)")
     with db.session() as s:
         old = s.get(Client, "old")
         assert (old.self_registered, old.jwks_uri, old.registration_token_hash) == (

@@ -4,7 +4,6 @@ fake (tests/support/gotify_server.py) on 127.0.0.1."""
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
@@ -146,18 +145,11 @@ def test_admin_page_without_gotify(tmp_path):
 
 
 def test_an_older_database_gains_the_new_columns(tmp_path):
-    from server.storage.db import Database
+    from tests.support.old_database import upgraded_old_sqlite
 
-    db_path = tmp_path / "old.db"
-    db = Database(f"sqlite:///{db_path}")
-    db.create_all()
-    db.dispose()
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("ALTER TABLE users DROP COLUMN is_admin")
-        conn.execute("DROP TABLE alembic_version")  # made before Alembic (tests/server/test_migrations.py)
-        conn.execute("INSERT INTO users (id, username, name, password_hash, notification_mode, "
-                     "disabled, created_at) VALUES ('u1', 'old', '', 'x', '', 0, 0)")
-    db = Database(f"sqlite:///{db_path}")
-    db.create_all()
+    db = upgraded_old_sqlite(
+        tmp_path / "old.db", "ALTER TABLE users DROP COLUMN is_admin",
+        "INSERT INTO users (id, username, name, password_hash, notification_mode, disabled, "
+        "created_at) VALUES ('u1', 'old', '', 'x', '', 0, 0)")
     with db.session() as s:
         assert users.by_username(s, "old").is_admin is False
