@@ -183,9 +183,11 @@ class Outbox:
 
     def _record(self, row_id: str, owner: str, endpoint: str, mode: str,
                 result: "delivery.Attempt") -> None:
-        """Store the outcome while still holding the lease: delivered, retry later, or failed."""
+        """Store the outcome while still holding the lease: delivered, retry later, or failed;
+        then log it, so that a log line never announces an outcome a crash lost."""
         p = self.p
         now = p.clock.now()
+        wait, why = 0.0, result.error
         with p.db.session() as s:
             row = outbox_repo.held(s, row_id, owner)
             if row is None:
@@ -194,24 +196,28 @@ class Outbox:
             row.last_status, row.last_error = result.status, result.error or None
             row.lease_owner, row.lease_until = None, None
             if result.delivered:
-                row.status, row.finished_at = "delivered", now
-                metrics.delivery("client", True)
-                return
-            wait = backoff(row.attempts, self.rng)
-            if result.retry_after is not None:
-                wait = max(wait, result.retry_after)  # RFC 9110 §10.2.3 Retry-After
-            if result.retry and now + wait <= row.deadline:
-                row.next_attempt_at = now + wait
-                log.warning("%s notification to %s: %s; attempt %d, next in %.1f s", mode,
-                            endpoint, result.error, row.attempts, wait)
-                return
-            row.status, row.finished_at = "failed", now
-            why = result.error if not result.retry else f"{result.error}, gave up at the " \
-                                                          f"request's expiry"
-            row.last_error = why
-        metrics.delivery("client", False)
-        log.error("%s notification to %s failed for good after %d attempt(s): %s", mode,
-                  endpoint, row.attempts, why)
+                row.status, row.finished_at, outcome = "delivered", now, "delivered"
+            else:
+                wait = backoff(row.attempts, self.rng)
+                if result.retry_after is not None:
+                    wait = max(wait, result.retry_after)  # RFC 9110 §10.2.3 Retry-After
+                if result.retry and now + wait <= row.deadline:
+                    row.next_attempt_at, outcome = now + wait, "retry"
+                else:
+                    row.status, row.finished_at, outcome = "failed", now, "failed"
+                    if result.retry:
+                        why = f"{result.error}, gave up at the request's expiry"
+                    row.last_error = why
+            attempts = row.attempts
+        if outcome == "delivered":
+            metrics.delivery("client", True)
+        elif outcome == "retry":
+            log.warning("%s notification to %s: %s; attempt %d, next in %.1f s", mode, endpoint,
+                        result.error, attempts, wait)
+        else:
+            metrics.delivery("client", False)
+            log.error("%s notification to %s failed for good after %d attempt(s): %s", mode,
+                      endpoint, attempts, why)
 
     def _finish(self, row_id: str, owner: str, status: str, http_status: int | None,
                 error: str) -> None:
