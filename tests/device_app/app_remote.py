@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,7 +89,10 @@ class AppRemote:
 
 
 # helpers for the tests that drive the app ------------------------------------------------
-SCREENSHOTS = HERE.parents[1] / "assets" / "screenshots"
+#: README screenshots go to assets/screenshots/ only when CIBA_SCREENSHOTS=1 asks for them (as in
+#: tests/support/browser.py); otherwise to a scratch folder, so a test run leaves the tree as it was.
+SCREENSHOTS = HERE.parents[1] / "assets" / "screenshots" \
+    if os.environ.get("CIBA_SCREENSHOTS") == "1" else Path(tempfile.mkdtemp(prefix="ciba-shots-"))
 
 
 def connected(state: dict) -> bool:

@@ -3,7 +3,8 @@
 A client sends bc-authorize; the app (started as a subprocess under xvfb-run, remote-controlled
 by app_driver.py) receives the request; the test presses the real Accept or Deny button with a
 touch event; the client polls /token and gets its tokens or access_denied. Screenshots of the
-welcome screen, Home with a pending request and the history go to assets/screenshots/.
+welcome screen, Home with a pending request and the history go to assets/screenshots/ (with
+CIBA_SCREENSHOTS=1; otherwise to a scratch folder).
 """
 
 from __future__ import annotations
