@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, g
 
 from .clock import Clock
 from .config import Settings
@@ -47,6 +47,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     from .devices.setup import install as install_devices; install_devices(provider)  # noqa: E702
     for extend in provider.web_extensions:
         extend(app)
+
+    # One directory version per request (storage/versions.py): caches are checked once.
+    from .storage import versions
+
+    @app.before_request
+    def directory_scope():
+        g._directory_scope = versions.begin_request()
+
+    @app.teardown_request
+    def directory_scope_end(_exc):
+        token = g.pop("_directory_scope", None)
+        if token is not None:
+            versions.end_request(token)
 
     @app.after_request
     def security_headers(response):

@@ -258,9 +258,8 @@ class DeviceService:
     # -- channel choice ----------------------------------------------------------------------
     def default_channel(self, user: User) -> str:
         """The push channel of the user's newest active device; console without one."""
-        with self.p.db.session() as s:
-            active = device_repo.for_user(s, user.id)
-        if not active:
+        newest = self.p.directory.newest_device(user.id)
+        if newest is None:
             return "console"
-        chosen = active[0].push_channel
+        chosen = newest.push_channel
         return chosen if chosen in self.p.notifier.channels else "websocket"

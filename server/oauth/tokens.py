@@ -47,8 +47,17 @@ class TokenIssuer:
         return self.settings.extra.get("access_token_audience") or self.issuer
 
     def issue(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True) -> dict:
-        """Build the token response and record it (RFC 6749 §5.1). A refresh token only when
-        offline_access was granted and the client may use the refresh_token grant."""
+        """Build the token response and record it (RFC 6749 §5.1)."""
+        response, record = self.build(grant, client, include_id_token)
+        with self.db.session() as s:
+            token_repo.add(s, record)
+        return response
+
+    def build(self, grant: Grant, client: RegisteredClient,
+              include_id_token: bool = True) -> tuple[dict, Token]:
+        """The signed token response and the record to store with it, in the caller's
+        transaction. A refresh token only when offline_access was granted and the client may
+        use the refresh_token grant."""
         id_token_alg = client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
         now = self.clock.now_int()
         jti = new_id(24)
@@ -71,16 +80,15 @@ class TokenIssuer:
         if include_id_token and "openid" in grant.scope.split():
             response["id_token"] = self._id_token(grant, now, id_token_alg, access_token,
                                                   refresh_token)
-        with self.db.session() as s:
-            token_repo.add(s, Token(
-                id=uuid.uuid4().hex, grant_id=grant.grant_id, client_id=grant.client_id,
-                user_id=grant.user.id, scope=grant.scope, access_jti=jti,
-                access_expires_at=now + self.settings.access_token_lifetime,
-                refresh_token_hash=digest(refresh_token) if refresh_token else None,
-                refresh_expires_at=(now + self.settings.refresh_token_lifetime)
-                if refresh_token else None,
-                auth_time=grant.auth_time, acr=grant.acr, created_at=now))
-        return response
+        record = Token(
+            id=uuid.uuid4().hex, grant_id=grant.grant_id, client_id=grant.client_id,
+            user_id=grant.user.id, scope=grant.scope, access_jti=jti,
+            access_expires_at=now + self.settings.access_token_lifetime,
+            refresh_token_hash=digest(refresh_token) if refresh_token else None,
+            refresh_expires_at=(now + self.settings.refresh_token_lifetime)
+            if refresh_token else None,
+            auth_time=grant.auth_time, acr=grant.acr, created_at=now)
+        return response, record
 
     def _id_token(self, grant: Grant, now: int, alg: str, access_token: str,
                   refresh_token: str | None) -> str:

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import insert as sql_insert, select, update
 from sqlalchemy.orm import Session
 
+from .db import Database
 from .models import CibaRequest
+
+_TABLE = CibaRequest.__table__
+_INSERT = sql_insert(_TABLE)
 
 
 def add(s: Session, req: CibaRequest) -> CibaRequest:
     s.add(req)
     s.flush()
     return req
+
+
+def insert(db: Database, req: CibaRequest) -> CibaRequest:
+    """Store a new request in one short transaction (the hot path of bc-authorize: one INSERT,
+    no ORM unit of work). ``req`` stays a plain, detached object."""
+    values = {c.key: getattr(req, c.key) for c in _TABLE.columns}
+    with db.engine.begin() as conn:
+        conn.execute(_INSERT, values)
+    return req
+
+
+def find_by_hash(db: Database, auth_req_id_hash: str) -> CibaRequest | None:
+    """The request for a token poll: one indexed read, no lock, no write."""
+    with db.engine.connect() as conn:
+        row = conn.execute(select(_TABLE).where(_TABLE.c.auth_req_id_hash == auth_req_id_hash)
+                           ).mappings().first()
+    return CibaRequest(**row) if row is not None else None
 
 
 def by_auth_req_id_hash(s: Session, auth_req_id_hash: str, *, lock: bool = False) -> CibaRequest | None:

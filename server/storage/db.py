@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import versions
 from .models import Base
 from .upgrade import add_missing_columns
 
@@ -33,6 +34,7 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        versions.install(self._sessions)
 
     def create_all(self) -> None:
         """Create missing tables. Several workers starting at once race to create them; the
@@ -41,6 +43,7 @@ class Database:
             try:
                 Base.metadata.create_all(self.engine)
                 add_missing_columns(self.engine)
+                versions.ensure_row(self)
                 return
             except DBAPIError:
                 if attempt == 9:
@@ -65,8 +68,11 @@ class Database:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets several provider processes read while one writes; busy_timeout waits for locks.
+    # synchronous=NORMAL: in WAL mode a commit survives a killed process (kill -9), only a
+    # power loss may undo the last commits; FULL would fsync on every commit.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
