@@ -9,7 +9,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError as JoseExpired, JoseError
@@ -33,7 +33,7 @@ B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 @dataclass
 class Created:
     auth_req_id: str
-    request: CibaRequest
+    request: Any  # the stored columns, read-only (storage.ciba_requests.insert)
     user: User
 
 
@@ -91,8 +91,8 @@ class BackchannelAuthentication:
         auth_req_id = new_id(32)
         approval_token = new_id(32)
         # Durable before the answer: one INSERT in one short transaction.
-        req = ciba_requests.insert(self.p.db, CibaRequest(
-            id=uuid.uuid4().hex, auth_req_id_hash=digest(auth_req_id),
+        req = ciba_requests.insert(
+            self.p.db, id=uuid.uuid4().hex, auth_req_id_hash=digest(auth_req_id),
             device_request_id=new_id(24), client_id=client.client_id, user_id=user.id,
             scope=scope, acr_values=form.get("acr_values") or None,
             binding_message=binding_message,
@@ -102,8 +102,7 @@ class BackchannelAuthentication:
             auth_req_id_sealed=self.p.box.seal(auth_req_id) if mode != "poll" else None,
             created_at=now, expires_at=now + lifetime,
             interval=client.row.polling_interval or s_.polling_interval,
-            last_poll_at=None, decided_at=None, decided_by=None, auth_time=None,
-            approval_token_hash=digest(approval_token), status="pending"))
+            approval_token_hash=digest(approval_token), status="pending")
         self.p.notifier.request_created(
             self.event(req, user, client.name, approval_token), self.p.channel_mode_for(user))
         return Created(auth_req_id, req, user)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert as sql_insert, select, update
+from types import SimpleNamespace
+
+from sqlalchemy import bindparam, insert as sql_insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from .db import Database
@@ -10,6 +13,7 @@ from .models import CibaRequest
 
 _TABLE = CibaRequest.__table__
 _INSERT = sql_insert(_TABLE)
+_BY_HASH = select(_TABLE).where(_TABLE.c.auth_req_id_hash == bindparam("h"))
 
 
 def add(s: Session, req: CibaRequest) -> CibaRequest:
@@ -18,21 +22,20 @@ def add(s: Session, req: CibaRequest) -> CibaRequest:
     return req
 
 
-def insert(db: Database, req: CibaRequest) -> CibaRequest:
+def insert(db: Database, **values) -> SimpleNamespace:
     """Store a new request in one short transaction (the hot path of bc-authorize: one INSERT,
-    no ORM unit of work). ``req`` stays a plain, detached object."""
-    values = {c.key: getattr(req, c.key) for c in _TABLE.columns}
+    no ORM unit of work); returns it as a read-only row with every column."""
+    row = {c.key: None for c in _TABLE.columns}
+    row.update(values)
     with db.engine.begin() as conn:
-        conn.execute(_INSERT, values)
-    return req
+        conn.execute(_INSERT, row)
+    return SimpleNamespace(**row)
 
 
-def find_by_hash(db: Database, auth_req_id_hash: str) -> CibaRequest | None:
-    """The request for a token poll: one indexed read, no lock, no write."""
+def find_by_hash(db: Database, auth_req_id_hash: str) -> Row | None:
+    """The request for a token poll, as a read-only row: one indexed read, no lock, no write."""
     with db.engine.connect() as conn:
-        row = conn.execute(select(_TABLE).where(_TABLE.c.auth_req_id_hash == auth_req_id_hash)
-                           ).mappings().first()
-    return CibaRequest(**row) if row is not None else None
+        return conn.execute(_BY_HASH, {"h": auth_req_id_hash}).first()
 
 
 def by_auth_req_id_hash(s: Session, auth_req_id_hash: str, *, lock: bool = False) -> CibaRequest | None:
