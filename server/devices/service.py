@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlencode
@@ -23,7 +24,7 @@ from urllib.parse import urlencode
 from ..notify.websocket import WebSocketChannel
 from ..oauth.decisions import Outcome, decide, state_of
 from ..security import digest, new_id
-from ..storage import ciba_requests, clients, devices as device_repo, replay, users
+from ..storage import ciba_requests, devices as device_repo, replay, users
 from ..storage.models import CibaRequest, Device, User
 from . import payloads, proofs, user_codes
 from .errors import AlreadyDecided, Expired, InvalidCode, InvalidRequest, InvalidToken, NotFound, \
@@ -57,6 +58,7 @@ class DeviceService:
         self.channel = channel
         self.push_setups: dict[str, PushSetup] = {"websocket": self._websocket_setup}
         self._revoke_listeners: list[Callable[[Device], None]] = []
+        self._seen = LastSeen()
 
     @property
     def _now(self) -> float:
@@ -143,22 +145,32 @@ class DeviceService:
             raise InvalidToken("device authentication is missing")
         now = self._now
         kid = proofs.unverified_kid(token)
+        device = self.p.directory.device(kid)  # cached; a revocation empties the cache
+        if device is None or device.revoked_at is not None:
+            raise InvalidToken("unknown or revoked device")
+        claims = proofs.verify(token, device.public_jwk, proofs.AUTH_TYP, device.id).claims
+        keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
+                                       self.p.settings.clock_skew)
         with self.p.db.session() as s:
-            device = device_repo.active(s, kid)
-            if device is None:
-                raise InvalidToken("unknown or revoked device")
-            claims = proofs.verify(token, device.public_jwk, proofs.AUTH_TYP, device.id).claims
-            keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
-                                           self.p.settings.clock_skew)
             if not replay.use_once(s, f"device_jti:{device.id}:{claims['jti']}", keep_until, now):
                 raise InvalidToken("jti was already used")
-            device_repo.touch(s, device.id, now)
-            s.expunge(device)
+            due = self._seen.note(device.id, now)
+            if due:
+                device_repo.touch_many(s, due)
         return device
 
+    def flush_last_seen(self) -> None:
+        """Write the last_seen_at times still held back (the housekeeper calls this)."""
+        due = self._seen.take()
+        if due:
+            with self.p.db.session() as s:
+                device_repo.touch_many(s, due)
+
     def is_active(self, device_id: str) -> bool:
-        with self.p.db.session() as s:
-            return device_repo.active(s, device_id) is not None
+        """Read afresh: a WebSocket asks this after it joined the hub, to catch a revocation
+        made while it was connecting."""
+        device = self.p.directory.device(device_id, fresh=True)
+        return device is not None and device.revoked_at is None
 
     # -- pending requests (§4) ---------------------------------------------------------------
     def pending(self, device: Device) -> list[dict]:
@@ -180,9 +192,8 @@ class DeviceService:
             raise NotFound("no such request for this device's user")
         return req
 
-    @staticmethod
-    def _client_name(s, req: CibaRequest) -> str:
-        client = clients.get(s, req.client_id)
+    def _client_name(self, s, req: CibaRequest) -> str:
+        client = self.p.directory.client(req.client_id)
         return (client.name or client.client_id) if client else req.client_id
 
     # -- decisions (§6) ----------------------------------------------------------------------
@@ -263,3 +274,42 @@ class DeviceService:
             return "console"
         chosen = newest.push_channel
         return chosen if chosen in self.p.notifier.channels else "websocket"
+
+
+class LastSeen:
+    """Batches the last_seen_at writes of device calls: at most one per device per minute (it
+    is shown to people, to the minute), written together once ``BATCH`` are waiting or the
+    oldest has waited ``HOLD`` seconds, so a reconnect storm does not write once per device."""
+
+    EVERY, HOLD, BATCH = 60.0, 5.0, 500
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._written: dict[str, float] = {}
+        self._waiting: dict[str, float] = {}
+        self._since = 0.0
+        self.max_entries = max_entries
+
+    def note(self, device_id: str, now: float) -> dict[str, float]:
+        """Record a call; returns the batch to write now (often empty)."""
+        with self._lock:
+            last = self._written.get(device_id)
+            if last is None or not 0 <= now - last < self.EVERY:
+                if len(self._written) >= self.max_entries:
+                    self._written.clear()
+                self._written[device_id] = now
+                if not self._waiting:
+                    self._since = now
+                self._waiting[device_id] = now
+            if self._waiting and (len(self._waiting) >= self.BATCH
+                                  or not 0 <= now - self._since < self.HOLD):
+                return self._take()
+            return {}
+
+    def take(self) -> dict[str, float]:
+        with self._lock:
+            return self._take()
+
+    def _take(self) -> dict[str, float]:
+        due, self._waiting = self._waiting, {}
+        return due

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from .models import Device, EnrollmentCode, User
@@ -78,6 +78,14 @@ def revoke(s: Session, device_id: str, now: float, *, user_id: str | None = None
 def revoked_since(s: Session, since: float) -> list[str]:
     return list(s.scalars(select(Device.id).where(Device.revoked_at.is_not(None),
                                                   Device.revoked_at >= since)))
+
+
+def touch_many(s: Session, seen: dict[str, float]) -> None:
+    """last_seen_at for several devices in one statement (executemany)."""
+    s.connection().execute(
+        update(Device.__table__).where(Device.__table__.c.id == bindparam("device_id"))
+        .values(last_seen_at=bindparam("seen_at")),
+        [{"device_id": d, "seen_at": t} for d, t in seen.items()])
 
 
 def touch(s: Session, device_id: str, now: float) -> None:

@@ -30,8 +30,8 @@ class Directory:
         self._version = -1
         self._entries: dict[tuple, Any] = {}
 
-    def _get(self, key: tuple, load: Callable[[], Any]) -> Any:
-        version = versions.current(self.db)
+    def _get(self, key: tuple, load: Callable[[], Any], fresh: bool = False) -> Any:
+        version = versions.current(self.db, fresh)
         with self._lock:
             if version != self._version:
                 self._entries.clear()
@@ -70,6 +70,30 @@ class Directory:
     def user_by_username(self, username: str) -> User | None:
         return self._get(("username", username), lambda: self._load_one(
             select(User).where(User.username == username)))
+
+    def device(self, device_id: str, fresh: bool = False) -> Device | None:
+        """A device by id, revoked or not (check ``revoked_at``). The first miss after a
+        change loads every active device at once (when they fit), so that a reconnect storm
+        after a restart costs one query, not one per device."""
+        return self._get(("device_id", device_id), lambda: self._load_devices(device_id), fresh)
+
+    def _load_devices(self, device_id: str) -> Device | None:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(Device).where(Device.revoked_at.is_(None))
+                                  .limit(self.max_entries // 2 + 1)))
+            wanted = next((r for r in rows if r.id == device_id), None) or s.scalar(
+                select(Device).where(Device.id == device_id))
+            s.expunge_all()
+        if len(rows) <= self.max_entries // 2:
+            self._fill({("device_id", r.id): r for r in rows})
+        return wanted
+
+    def _fill(self, entries: dict) -> None:
+        """Add entries loaded under the current version (a loader calls this)."""
+        version = versions.current(self.db)
+        with self._lock:
+            if self._version == version and len(self._entries) + len(entries) < self.max_entries:
+                self._entries.update(entries)
 
     def newest_device(self, user_id: str) -> Device | None:
         """The user's newest active (unrevoked) device, or None."""

@@ -50,10 +50,12 @@ def ensure_row(db: "Database") -> None:
         pass
 
 
-def current(db: "Database") -> int:
-    """The directory version, read once per request scope (or on every call outside one)."""
+def current(db: "Database", fresh: bool = False) -> int:
+    """The directory version, read once per request scope (or on every call outside one);
+    ``fresh`` reads it again (a long-lived request, such as a WebSocket, that must see a change
+    made since it began)."""
     scope = _scoped.get()
-    if scope is not None and db in scope:
+    if scope is not None and db in scope and not fresh:
         return scope[db]
     with db.engine.connect() as conn:
         value = conn.execute(_READ).scalar() or 0
