@@ -174,16 +174,15 @@ class DeviceService:
 
     # -- pending requests (§4) ---------------------------------------------------------------
     def pending(self, device: Device) -> list[dict]:
-        with self.p.db.session() as s:
-            rows = ciba_requests.pending_for_user(s, device.user_id, self._now)
-            return [payloads.from_row(r, self._client_name(s, r), "pending") for r in rows]
+        rows = ciba_requests.pending_for_user(self.p.db, device.user_id, self._now)
+        return [payloads.from_row(r, self._client_name(r), "pending") for r in rows]
 
     def request(self, device: Device, request_id: str) -> dict:
         with self.p.db.session() as s:
             req = self._own_request(s, device, request_id)
             state = state_of(req, self._now)
             status = "approved" if state == "exchanged" else state
-            return payloads.from_row(req, self._client_name(s, req), status)
+            return payloads.from_row(req, self._client_name(req), status)
 
     @staticmethod
     def _own_request(s, device: Device, request_id: str) -> CibaRequest:
@@ -192,7 +191,7 @@ class DeviceService:
             raise NotFound("no such request for this device's user")
         return req
 
-    def _client_name(self, s, req: CibaRequest) -> str:
+    def _client_name(self, req: CibaRequest) -> str:
         client = self.p.directory.client(req.client_id)
         return (client.name or client.client_id) if client else req.client_id
 

@@ -14,6 +14,9 @@ from .models import CibaRequest
 _TABLE = CibaRequest.__table__
 _INSERT = sql_insert(_TABLE)
 _BY_HASH = select(_TABLE).where(_TABLE.c.auth_req_id_hash == bindparam("h"))
+_PENDING = select(_TABLE).where(
+    _TABLE.c.user_id == bindparam("u"), _TABLE.c.status == "pending",
+    _TABLE.c.expires_at > bindparam("now")).order_by(_TABLE.c.created_at.desc())
 
 
 def add(s: Session, req: CibaRequest) -> CibaRequest:
@@ -57,10 +60,10 @@ def get(s: Session, request_id: str) -> CibaRequest | None:
     return s.get(CibaRequest, request_id)
 
 
-def pending_for_user(s: Session, user_id: str, now: float) -> list[CibaRequest]:
-    return list(s.scalars(select(CibaRequest).where(
-        CibaRequest.user_id == user_id, CibaRequest.status == "pending",
-        CibaRequest.expires_at > now).order_by(CibaRequest.created_at.desc())))
+def pending_for_user(db: Database, user_id: str, now: float) -> list[Row]:
+    """The user's pending requests, newest first, as read-only rows (each device connect)."""
+    with db.engine.connect() as conn:
+        return list(conn.execute(_PENDING, {"u": user_id, "now": now}))
 
 
 def decide(s: Session, request_id: str, status: str, decided_by: str, now: float) -> bool:

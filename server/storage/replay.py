@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .models import RateCounter, UsedJti
 
-_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_USED = UsedJti.__table__
+_INSERT_NEW = {name: dialect.insert(_USED).on_conflict_do_nothing(index_elements=["key"])
+               .returning(_USED.c.key) for name, dialect in (("sqlite", sqlite),
+                                                             ("postgresql", postgresql))}
+_REUSE = update(_USED).where(_USED.c.key == bindparam("k"), _USED.c.expires_at <= bindparam("now")
+                             ).values(expires_at=bindparam("exp"))
 
 
 def use_once(s: Session, key: str, expires_at: float, now: float) -> bool:
     """Record ``key`` as used; False when it was already used and has not yet expired.
 
     One statement in the common case (a new key): INSERT ... ON CONFLICT DO NOTHING."""
-    dialect = s.get_bind().dialect.name
-    if dialect in _UPSERT:
-        inserted = s.execute(_UPSERT[dialect](UsedJti).values(key=key, expires_at=expires_at)
-                             .on_conflict_do_nothing(index_elements=["key"])
-                             .returning(UsedJti.key)).first()
-        if inserted is not None:
+    conn = s.connection()
+    insert = _INSERT_NEW.get(conn.dialect.name)
+    if insert is not None:
+        if conn.execute(insert, {"key": key, "expires_at": expires_at}).first() is not None:
             return True
         # Taken: reusable only once the earlier use has expired (one winner, atomically).
-        taken = s.execute(update(UsedJti).where(UsedJti.key == key, UsedJti.expires_at <= now)
-                          .values(expires_at=expires_at))
-        return taken.rowcount == 1
+        return conn.execute(_REUSE, {"k": key, "now": now, "exp": expires_at}).rowcount == 1
     existing = s.get(UsedJti, key)
     if existing is not None:
         if existing.expires_at > now:

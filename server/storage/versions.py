@@ -39,6 +39,7 @@ _scoped: ContextVar[dict | None] = ContextVar("ciba_directory_scope", default=No
 _BUMP = update(CacheVersion).where(CacheVersion.name == NAME).values(
     version=CacheVersion.version + 1)
 _READ = select(CacheVersion.version).where(CacheVersion.name == NAME)
+_READ_SQL = f"SELECT version FROM cache_versions WHERE name = '{NAME}'"
 
 
 def ensure_row(db: "Database") -> None:
@@ -57,8 +58,18 @@ def current(db: "Database", fresh: bool = False) -> int:
     scope = _scoped.get()
     if scope is not None and db in scope and not fresh:
         return scope[db]
-    with db.engine.connect() as conn:
-        value = conn.execute(_READ).scalar() or 0
+    # The raw DBAPI connection from the pool: this runs on every request, and one
+    # prepared one-row read is all it needs.
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(_READ_SQL)
+        row = cursor.fetchone()
+        cursor.close()
+        raw.rollback()  # end the implicit read transaction (PostgreSQL) before pooling
+    finally:
+        raw.close()
+    value = row[0] if row else 0
     if scope is not None:
         scope[db] = value
     return value

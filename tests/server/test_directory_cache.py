@@ -9,7 +9,7 @@ real-process case (the CLI writing while a server runs) is in test_hot_paths_pro
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from server.admin import ClientSpec, add_client, add_user, remove_client
 from server.config import Settings
@@ -97,14 +97,22 @@ def test_last_seen_is_not_a_directory_change(pair, clock):
     assert versions.current(a.db) == before
 
 
-def test_a_request_reads_the_version_once(provider, alice, kiosk):
+def test_a_request_reads_the_version_once(provider, alice, kiosk, monkeypatch):
     """Inside one request scope every cache lookup reuses the version read first."""
     reads = []
-    event.listen(provider.db.engine, "before_cursor_execute",
-                 lambda *args: reads.append(args[2]) if "cache_versions" in args[2] else None)
+    original = provider.db.engine.raw_connection
+
+    def counting():
+        reads.append(1)
+        return original()
+
+    provider.get_client("kiosk"), provider.find_user("alice")  # fill the caches
+    monkeypatch.setattr(provider.db.engine, "raw_connection", counting)
     with versions.request_scope():
         provider.get_client("kiosk"), provider.find_user("alice"), provider.get_client("kiosk")
     assert len(reads) == 1
+    provider.get_client("kiosk"), provider.get_client("kiosk")  # outside a scope: each time
+    assert len(reads) == 3
 
 
 def test_bc_authorize_sees_a_disabled_user_at_once(http, provider, alice, kiosk):
