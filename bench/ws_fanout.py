@@ -101,7 +101,7 @@ def client_main(spec_path: str) -> int:
 
     monkey.patch_all()
     import gevent
-    import gevent.pool
+    import gevent.lock
     import websocket
     from joserfc.jwk import ECKey
 
@@ -109,6 +109,7 @@ def client_main(spec_path: str) -> int:
 
     spec = json.loads(Path(spec_path).read_text())
     lock = threading.Lock()
+    connecting = gevent.lock.BoundedSemaphore(spec["concurrency"])
 
     def emit(*parts) -> None:
         with lock:
@@ -118,15 +119,16 @@ def client_main(spec_path: str) -> int:
     def run(entry: dict) -> None:
         device = DeviceKey(spec["issuer"], key=ECKey.import_key(entry["jwk"]),
                            device_id=entry["device_id"])
-        token = device.auth("GET", "/device/ws")
-        try:
-            ws = websocket.create_connection(spec["url"], timeout=120,
-                                             header=[f"Authorization: Device {token}"])
-            hello = json.loads(ws.recv())
-            assert hello["type"] == "hello"
-        except Exception as exc:
-            emit("FAIL", type(exc).__name__)
-            return
+        with connecting:  # at most ``concurrency`` handshakes in flight; sockets stay open
+            token = device.auth("GET", "/device/ws")
+            try:
+                ws = websocket.create_connection(spec["url"], timeout=120,
+                                                 header=[f"Authorization: Device {token}"])
+                hello = json.loads(ws.recv())
+                assert hello["type"] == "hello"
+            except Exception as exc:
+                emit("FAIL", type(exc).__name__)
+                return
         emit("UP", time.perf_counter())
         ws.settimeout(None)
         while True:
@@ -142,10 +144,8 @@ def client_main(spec_path: str) -> int:
                 emit("ARR", message["request"]["binding_message"], at)
 
     sys.stdin.readline()  # GO
-    pool = gevent.pool.Pool(spec["concurrency"])
-    for entry in spec["devices"]:
-        pool.spawn(run, entry)
-    pool.join()
+    greenlets = [gevent.spawn(run, entry) for entry in spec["devices"]]
+    gevent.joinall(greenlets)
     return 0
 
 
