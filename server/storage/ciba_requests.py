@@ -8,12 +8,16 @@ from sqlalchemy import bindparam, insert as sql_insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from . import prepared
 from .db import Database
 from .models import CibaRequest
 
 _TABLE = CibaRequest.__table__
-_INSERT = sql_insert(_TABLE)
-_BY_HASH = select(_TABLE).where(_TABLE.c.auth_req_id_hash == bindparam("h"))
+_INSERT_PREPARED = prepared.Prepared(sql_insert(_TABLE).values(
+    {c.key: bindparam(c.key) for c in _TABLE.columns}))
+_COLUMNS = [c.key for c in _TABLE.columns]
+_BY_HASH = prepared.Prepared(select(*_TABLE.columns).where(
+    _TABLE.c.auth_req_id_hash == bindparam("h")))
 _PENDING = select(_TABLE).where(
     _TABLE.c.user_id == bindparam("u"), _TABLE.c.status == "pending",
     _TABLE.c.expires_at > bindparam("now")).order_by(_TABLE.c.created_at.desc())
@@ -30,15 +34,19 @@ def insert(db: Database, **values) -> SimpleNamespace:
     no ORM unit of work); returns it as a read-only row with every column."""
     row = {c.key: None for c in _TABLE.columns}
     row.update(values)
-    with db.engine.begin() as conn:
-        conn.execute(_INSERT, row)
+    sql, args = _INSERT_PREPARED.args(db.engine, row)
+    with prepared.raw(db.engine, commit=True) as cursor:
+        cursor.execute(sql, args)
     return SimpleNamespace(**row)
 
 
-def find_by_hash(db: Database, auth_req_id_hash: str) -> Row | None:
-    """The request for a token poll, as a read-only row: one indexed read, no lock, no write."""
-    with db.engine.connect() as conn:
-        return conn.execute(_BY_HASH, {"h": auth_req_id_hash}).first()
+def find_by_hash(db: Database, auth_req_id_hash: str) -> SimpleNamespace | None:
+    """The request for a token poll, read-only: one indexed read, no lock, no write."""
+    sql, args = _BY_HASH.args(db.engine, {"h": auth_req_id_hash})
+    with prepared.raw(db.engine) as cursor:
+        cursor.execute(sql, args)
+        row = cursor.fetchone()
+    return SimpleNamespace(**dict(zip(_COLUMNS, row))) if row is not None else None
 
 
 def by_auth_req_id_hash(s: Session, auth_req_id_hash: str, *, lock: bool = False) -> CibaRequest | None:

@@ -1,0 +1,56 @@
+"""Prepared statements for the few hottest queries: a Core statement compiled once per dialect to
+the driver's SQL and run on a pooled DBAPI connection, without SQLAlchemy's per-execution work
+(cache-key lookup, parameter processing, result metadata). Only for statements whose parameters
+are plain strings and numbers; everything else goes through the Session or Core as usual.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ClauseElement
+
+
+class Prepared:
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, list[str], bool]] = {}
+
+    def _for(self, engine: Engine) -> tuple[str, list[str], bool]:
+        name = engine.dialect.name
+        found = self._compiled.get(name)
+        if found is None:
+            compiled = self.statement.compile(dialect=engine.dialect)
+            positional = bool(compiled.positiontup)
+            order = list(compiled.positiontup or compiled.params)
+            found = self._compiled[name] = (str(compiled), order, positional)
+        return found
+
+    def args(self, engine: Engine, params: dict[str, Any]) -> tuple[str, Sequence | dict]:
+        sql, order, positional = self._for(engine)
+        if positional:
+            return sql, tuple(params[k] for k in order)
+        return sql, {k: params[k] for k in order}
+
+
+@contextmanager
+def raw(engine: Engine, commit: bool = False) -> Iterator[Any]:
+    """A cursor on a pooled DBAPI connection; commits (or rolls back) before it goes back."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            yield cursor
+            if commit:
+                connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            cursor.close()
+        if not commit:
+            connection.rollback()  # end a driver-started read transaction
+    finally:
+        connection.close()
