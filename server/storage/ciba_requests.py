@@ -77,23 +77,19 @@ def pending_for_user(db: Database, user_id: str, now: float) -> list[Row]:
 def decide(s: Session, request_id: str, status: str, decided_by: str, now: float) -> bool:
     """Atomically move a pending, unexpired request to approved/denied/cancelled; False if
     too late."""
-    result = s.execute(update(CibaRequest).where(
-        CibaRequest.id == request_id, CibaRequest.status == "pending",
-        CibaRequest.expires_at > now).values(status=status, decided_by=decided_by, decided_at=now,
-                                             auth_time=now if status == "approved" else None))
+    # A table-level statement: no ORM session synchronisation (callers refresh what they hold).
+    result = s.connection().execute(update(_TABLE).where(
+        _TABLE.c.id == request_id, _TABLE.c.status == "pending",
+        _TABLE.c.expires_at > now).values(status=status, decided_by=decided_by, decided_at=now,
+                                          auth_time=now if status == "approved" else None))
     return result.rowcount == 1
 
 
 def mark_exchanged(s: Session, request_id: str) -> bool:
     """Single use of an approved auth_req_id (CIBA §11): only one caller wins."""
-    result = s.execute(update(CibaRequest).where(
-        CibaRequest.id == request_id, CibaRequest.status == "approved").values(status="exchanged"))
+    result = s.connection().execute(update(_TABLE).where(
+        _TABLE.c.id == request_id, _TABLE.c.status == "approved").values(status="exchanged"))
     return result.rowcount == 1
-
-
-def record_poll(s: Session, req: CibaRequest, now: float, interval: int) -> None:
-    req.last_poll_at = now
-    req.interval = interval
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:
