@@ -26,15 +26,12 @@ class Outcome(str, Enum):
 def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str) -> Outcome:
     """Approve or deny a pending request exactly once; tells the user's other devices."""
     status = "approved" if approve else "denied"
-    now = provider.clock.now()
-    with provider.db.session() as s:
-        req = ciba_requests.get(s, request_id)
-        if req is None:
-            return Outcome.NOT_FOUND
-        if not ciba_requests.decide(s, request_id, status, decided_by, now):
-            s.refresh(req)
-            return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
-        s.refresh(req)
+    done, req = ciba_requests.finish(provider.db, request_id, status, decided_by,
+                                     provider.clock.now())
+    if req is None:
+        return Outcome.NOT_FOUND
+    if not done:
+        return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
     provider.notifier.request_resolved(req.user_id, req.device_request_id, status)
     provider.after_decision(req)
     return Outcome(status)
@@ -48,15 +45,12 @@ def cancel(provider: "Provider", request_id: str, cancelled_by: str) -> Outcome:
     will never be approved, which is what access_denied tells), devices withdraw the card, and a
     late device decision is refused as already decided (status "cancelled").
     """
-    now = provider.clock.now()
-    with provider.db.session() as s:
-        req = ciba_requests.get(s, request_id)
-        if req is None:
-            return Outcome.NOT_FOUND
-        if not ciba_requests.decide(s, request_id, "cancelled", cancelled_by, now):
-            s.refresh(req)
-            return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
-        s.refresh(req)
+    done, req = ciba_requests.finish(provider.db, request_id, "cancelled", cancelled_by,
+                                     provider.clock.now())
+    if req is None:
+        return Outcome.NOT_FOUND
+    if not done:
+        return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
     provider.notifier.request_resolved(req.user_id, req.device_request_id, "cancelled")
     provider.after_decision(req)
     return Outcome.CANCELLED

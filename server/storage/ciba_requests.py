@@ -85,6 +85,20 @@ def decide(s: Session, request_id: str, status: str, decided_by: str, now: float
     return result.rowcount == 1
 
 
+def finish(db: Database, request_id: str, status: str, decided_by: str,
+           now: float) -> tuple[bool, SimpleNamespace | None]:
+    """``decide`` in its own transaction, and the request as it is afterwards (read-only):
+    (True, row) when this call decided it, (False, row or None) when it was too late."""
+    with db.engine.begin() as conn:
+        done = conn.execute(update(_TABLE).where(
+            _TABLE.c.id == request_id, _TABLE.c.status == "pending",
+            _TABLE.c.expires_at > now).values(
+                status=status, decided_by=decided_by, decided_at=now,
+                auth_time=now if status == "approved" else None)).rowcount == 1
+        row = conn.execute(select(*_TABLE.columns).where(_TABLE.c.id == request_id)).first()
+    return done, SimpleNamespace(**dict(zip(_COLUMNS, row))) if row is not None else None
+
+
 def mark_exchanged(s: Session, request_id: str) -> bool:
     """Single use of an approved auth_req_id (CIBA §11): only one caller wins."""
     result = s.connection().execute(update(_TABLE).where(
