@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from . import prepared
 from .db import Database
+from .group_commit import GroupCommit
 from .models import CibaRequest
 
 _TABLE = CibaRequest.__table__
@@ -30,13 +31,15 @@ def add(s: Session, req: CibaRequest) -> CibaRequest:
 
 
 def insert(db: Database, **values) -> SimpleNamespace:
-    """Store a new request in one short transaction (the hot path of bc-authorize: one INSERT,
-    no ORM unit of work); returns it as a read-only row with every column."""
+    """Store a new request (the hot path of bc-authorize: one prepared INSERT, committed
+    together with those of concurrent requests); returns it as a read-only row."""
     row = {c.key: None for c in _TABLE.columns}
     row.update(values)
-    sql, args = _INSERT_PREPARED.args(db.engine, row)
-    with prepared.raw(db.engine, commit=True) as cursor:
-        cursor.execute(sql, args)
+    group = db.extras.get("ciba_requests.insert")
+    if group is None:
+        group = db.extras.setdefault("ciba_requests.insert",
+                                     GroupCommit(db.engine, _INSERT_PREPARED))
+    group.insert(row)  # committed (with concurrent requests' rows) when this returns
     return SimpleNamespace(**row)
 
 

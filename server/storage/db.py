@@ -34,6 +34,8 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Per-database helpers of the repositories (e.g. a group commit), made on first use.
+        self.extras: dict[str, object] = {}
         versions.install(self._sessions)
 
     def create_all(self) -> None:
