@@ -37,20 +37,30 @@ class Prepared:
 
 @contextmanager
 def raw(engine: Engine, commit: bool = False) -> Iterator[Any]:
-    """A cursor on a pooled DBAPI connection; commits (or rolls back) before it goes back."""
+    """A cursor on a pooled DBAPI connection; commits (or rolls back) before it goes back.
+
+    A read (``commit=False``) on PostgreSQL runs in autocommit mode: no BEGIN and ROLLBACK
+    round trips around a single SELECT (SQLite's driver starts no transaction for a read)."""
     connection = engine.raw_connection()
+    driver = connection.driver_connection
+    autocommit = not commit and engine.dialect.name == "postgresql"
     try:
+        if autocommit:
+            driver.autocommit = True
         cursor = connection.cursor()
         try:
             yield cursor
             if commit:
                 connection.commit()
         except BaseException:
-            connection.rollback()
+            if not autocommit:
+                connection.rollback()
             raise
         finally:
             cursor.close()
-        if not commit:
+        if not commit and not autocommit:
             connection.rollback()  # end a driver-started read transaction
     finally:
+        if autocommit:
+            driver.autocommit = False
         connection.close()

@@ -23,6 +23,7 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import prepared
 from .models import CacheVersion, Client, Device, User
 
 if TYPE_CHECKING:
@@ -60,15 +61,9 @@ def current(db: "Database", fresh: bool = False) -> int:
         return scope[db]
     # The raw DBAPI connection from the pool: this runs on every request, and one
     # prepared one-row read is all it needs.
-    raw = db.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
+    with prepared.raw(db.engine) as cursor:
         cursor.execute(_READ_SQL)
         row = cursor.fetchone()
-        cursor.close()
-        raw.rollback()  # end the implicit read transaction (PostgreSQL) before pooling
-    finally:
-        raw.close()
     value = row[0] if row else 0
     if scope is not None:
         scope[db] = value
