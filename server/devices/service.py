@@ -151,11 +151,12 @@ class DeviceService:
         claims = proofs.verify(token, device.public_jwk, proofs.AUTH_TYP, device.id).claims
         keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
                                        self.p.settings.clock_skew)
-        with self.p.db.session() as s:
-            if not replay.use_once(s, f"device_jti:{device.id}:{claims['jti']}", keep_until, now):
-                raise InvalidToken("jti was already used")
-            due = self._seen.note(device.id, now)
-            if due:
+        if not replay.use_once_now(self.p.db, f"device_jti:{device.id}:{claims['jti']}",
+                                   keep_until, now):
+            raise InvalidToken("jti was already used")
+        due = self._seen.note(device.id, now)
+        if due:
+            with self.p.db.session() as s:
                 device_repo.touch_many(s, due)
         return device
 

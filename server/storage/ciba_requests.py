@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from sqlalchemy import bindparam, insert as sql_insert, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from . import prepared
@@ -19,9 +18,9 @@ _INSERT_PREPARED = prepared.Prepared(sql_insert(_TABLE).values(
 _COLUMNS = [c.key for c in _TABLE.columns]
 _BY_HASH = prepared.Prepared(select(*_TABLE.columns).where(
     _TABLE.c.auth_req_id_hash == bindparam("h")))
-_PENDING = select(_TABLE).where(
+_PENDING = prepared.Prepared(select(*_TABLE.columns).where(
     _TABLE.c.user_id == bindparam("u"), _TABLE.c.status == "pending",
-    _TABLE.c.expires_at > bindparam("now")).order_by(_TABLE.c.created_at.desc())
+    _TABLE.c.expires_at > bindparam("now")).order_by(_TABLE.c.created_at.desc()))
 
 
 def add(s: Session, req: CibaRequest) -> CibaRequest:
@@ -71,10 +70,13 @@ def get(s: Session, request_id: str) -> CibaRequest | None:
     return s.get(CibaRequest, request_id)
 
 
-def pending_for_user(db: Database, user_id: str, now: float) -> list[Row]:
+def pending_for_user(db: Database, user_id: str, now: float) -> list[SimpleNamespace]:
     """The user's pending requests, newest first, as read-only rows (each device connect)."""
-    with db.engine.connect() as conn:
-        return list(conn.execute(_PENDING, {"u": user_id, "now": now}))
+    sql, args = _PENDING.args(db.engine, {"u": user_id, "now": now})
+    with prepared.raw(db.engine) as cursor:
+        cursor.execute(sql, args)
+        rows = cursor.fetchall()
+    return [SimpleNamespace(**dict(zip(_COLUMNS, row))) for row in rows]
 
 
 def decide(s: Session, request_id: str, status: str, decided_by: str, now: float) -> bool:

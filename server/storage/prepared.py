@@ -16,20 +16,24 @@ from sqlalchemy.sql import ClauseElement
 class Prepared:
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[str, tuple[str, list[str], bool]] = {}
+        self._compiled: dict[str, tuple[str, list[str], bool, dict]] = {}
 
-    def _for(self, engine: Engine) -> tuple[str, list[str], bool]:
+    def _for(self, engine: Engine) -> tuple[str, list[str], bool, dict]:
         name = engine.dialect.name
         found = self._compiled.get(name)
         if found is None:
             compiled = self.statement.compile(dialect=engine.dialect)
             positional = bool(compiled.positiontup)
             order = list(compiled.positiontup or compiled.params)
-            found = self._compiled[name] = (str(compiled), order, positional)
+            # Literal values in the statement (status == "pending") become bound defaults.
+            defaults = {k: v for k, v in compiled.params.items() if v is not None}
+            found = self._compiled[name] = (str(compiled), order, positional, defaults)
         return found
 
     def args(self, engine: Engine, params: dict[str, Any]) -> tuple[str, Sequence | dict]:
-        sql, order, positional = self._for(engine)
+        sql, order, positional, defaults = self._for(engine)
+        if defaults:
+            params = {**defaults, **params}
         if positional:
             return sql, tuple(params[k] for k in order)
         return sql, {k: params[k] for k in order}
