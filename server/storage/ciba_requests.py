@@ -44,11 +44,16 @@ def insert(db: Database, **values) -> SimpleNamespace:
 
 def find_by_hash(db: Database, auth_req_id_hash: str) -> SimpleNamespace | None:
     """The request for a token poll, read-only: one indexed read, no lock, no write."""
-    sql, args = _BY_HASH.args(db.engine, {"h": auth_req_id_hash})
+    rows = _fetch(db, _BY_HASH, {"h": auth_req_id_hash})
+    return rows[0] if rows else None
+
+
+def _fetch(db: Database, statement: prepared.Prepared, params: dict) -> list[SimpleNamespace]:
+    """Whole rows of a prepared SELECT, as read-only objects with the column names."""
     with prepared.raw(db.engine) as cursor:
-        cursor.execute(sql, args)
-        row = cursor.fetchone()
-    return SimpleNamespace(**dict(zip(_COLUMNS, row))) if row is not None else None
+        cursor.execute(*statement.args(db.engine, params))
+        rows = cursor.fetchall()
+    return [SimpleNamespace(**dict(zip(_COLUMNS, row))) for row in rows]
 
 
 def by_auth_req_id_hash(s: Session, auth_req_id_hash: str, *, lock: bool = False) -> CibaRequest | None:
@@ -72,22 +77,21 @@ def get(s: Session, request_id: str) -> CibaRequest | None:
 
 def pending_for_user(db: Database, user_id: str, now: float) -> list[SimpleNamespace]:
     """The user's pending requests, newest first, as read-only rows (each device connect)."""
-    sql, args = _PENDING.args(db.engine, {"u": user_id, "now": now})
-    with prepared.raw(db.engine) as cursor:
-        cursor.execute(sql, args)
-        rows = cursor.fetchall()
-    return [SimpleNamespace(**dict(zip(_COLUMNS, row))) for row in rows]
+    return _fetch(db, _PENDING, {"u": user_id, "now": now})
 
 
 def decide(s: Session, request_id: str, status: str, decided_by: str, now: float) -> bool:
     """Atomically move a pending, unexpired request to approved/denied/cancelled; False if
     too late."""
     # A table-level statement: no ORM session synchronisation (callers refresh what they hold).
-    result = s.connection().execute(update(_TABLE).where(
+    return s.connection().execute(_decision(request_id, status, decided_by, now)).rowcount == 1
+
+
+def _decision(request_id: str, status: str, decided_by: str, now: float):
+    return update(_TABLE).where(
         _TABLE.c.id == request_id, _TABLE.c.status == "pending",
         _TABLE.c.expires_at > now).values(status=status, decided_by=decided_by, decided_at=now,
-                                          auth_time=now if status == "approved" else None))
-    return result.rowcount == 1
+                                          auth_time=now if status == "approved" else None)
 
 
 def finish(db: Database, request_id: str, status: str, decided_by: str,
@@ -95,11 +99,7 @@ def finish(db: Database, request_id: str, status: str, decided_by: str,
     """``decide`` in its own transaction, and the request as it is afterwards (read-only):
     (True, row) when this call decided it, (False, row or None) when it was too late."""
     with db.engine.begin() as conn:
-        done = conn.execute(update(_TABLE).where(
-            _TABLE.c.id == request_id, _TABLE.c.status == "pending",
-            _TABLE.c.expires_at > now).values(
-                status=status, decided_by=decided_by, decided_at=now,
-                auth_time=now if status == "approved" else None)).rowcount == 1
+        done = conn.execute(_decision(request_id, status, decided_by, now)).rowcount == 1
         row = conn.execute(select(*_TABLE.columns).where(_TABLE.c.id == request_id)).first()
     return done, SimpleNamespace(**dict(zip(_COLUMNS, row))) if row is not None else None
 
