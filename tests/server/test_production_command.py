@@ -1,13 +1,15 @@
 """docs/deployment.md's production command works as written: the gunicorn line of its first
 shell block is started from the installed package (its console script, outside the checkout),
 with two workers sharing SQLite and Redis; a device connects over the WebSocket, a client makes
-a request, the device approves it, the client gets tokens, whichever worker answers."""
+a request, the device approves it, the client gets tokens, whichever worker answers; each
+worker has raised its open-file limit for the device sockets."""
 
 from __future__ import annotations
 
 import re
 import shlex
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,20 @@ def test_the_documented_command_serves_devices_and_clients(tmp_path, redis_url):
                                            "CIBA_SECRET_KEY": "test-secret-key-0123456789"})
     op.cwd = tmp_path  # not the checkout: the installed package serves
     with op:
+        # Each worker raised its soft open-file limit to the hard one (one fd per device).
+        master = op.process.proc.pid
+        deadline = time.monotonic() + 30
+        while True:
+            workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+            if len(workers) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 2
+        for pid in workers:
+            line = next(x for x in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                        if x.startswith("Max open files"))
+            soft, hard = line.split()[3:5]
+            assert soft == hard, line
         seed(op)
         out = op.cli("devices", "enroll", "alice")
         uri = next(w for w in out.split() if w.startswith("ciba-enroll://"))
