@@ -112,9 +112,14 @@ def _changes_cached(session: Session) -> bool:
     return False
 
 
+def _bump(connection) -> None:
+    if connection.execute(_BUMP).rowcount == 0:  # a database made without ensure_row
+        connection.execute(insert(CacheVersion).values(name=NAME, version=2))
+
+
 def _before_flush(session: Session, _context, _instances) -> None:
     if _changes_cached(session):
-        session.connection().execute(_BUMP)
+        _bump(session.connection())
 
 
 def _on_execute(state) -> None:
@@ -124,4 +129,4 @@ def _on_execute(state) -> None:
         return
     table = getattr(state.statement, "table", None)
     if table is not None and getattr(table, "name", None) in CACHED_TABLES:
-        state.session.connection().execute(_BUMP)
+        _bump(state.session.connection())

@@ -126,3 +126,17 @@ def test_bc_authorize_sees_a_disabled_user_at_once(http, provider, alice, kiosk)
     response = http.post("/bc-authorize", headers=kiosk.basic(),
                          data={"scope": "openid", "login_hint": "alice"})
     assert_error(response, 403, "access_denied")
+
+
+def test_a_missing_version_row_is_made_by_the_first_write(pair):
+    """A database whose schema came from elsewhere (a migration tool) without the row."""
+    a, b = pair
+    from server.storage.models import CacheVersion
+
+    add_client(b, ClientSpec(client_id="kiosk", secret="s1", name="Kiosk"))
+    with b.db.session() as s:
+        s.query(CacheVersion).delete()
+    assert a.get_client("kiosk").name == "Kiosk"  # cached under version 0
+    with b.db.session() as s:
+        s.get(Client, "kiosk").name = "Front desk"
+    assert a.get_client("kiosk").name == "Front desk"
