@@ -21,6 +21,11 @@ from . import prepared
 WAIT_LIMIT = 60.0  # seconds a caller waits for its batch before giving up (never seen)
 
 
+def _pause() -> None:
+    """Yield once: to other greenlets under gevent, to other threads otherwise."""
+    time.sleep(0)
+
+
 class _Entry:
     __slots__ = ("args", "done", "lead", "error")
 
@@ -49,22 +54,33 @@ class GroupCommit:
             lead = not self._leading
             self._leading = True
         if not lead:
-            if not entry.done.wait(WAIT_LIMIT):
+            try:
+                finished = entry.done.wait(WAIT_LIMIT)
+            except BaseException:  # killed while waiting
+                self._abandon(entry)
+                raise
+            if not finished:
+                self._abandon(entry)
                 raise TimeoutError("the group commit did not finish")
         if lead or entry.lead:
-            self._lead(sql)
+            self._lead(sql, entry)
         if entry.error is not None:
             raise entry.error
 
-    def _lead(self, sql: str) -> None:
-        time.sleep(0)  # let concurrent callers reach their insert and queue behind us
-        with self._lock:
-            batch = self._waiting[:self.max_batch]
-            del self._waiting[:self.max_batch]
+    def _lead(self, sql: str, own: _Entry) -> None:
+        batch: list[_Entry] = []
         try:
+            _pause()  # let concurrent callers reach their insert and queue behind us
+            with self._lock:
+                batch = self._waiting[:self.max_batch]
+                del self._waiting[:self.max_batch]
             self._write(sql, batch)
         finally:
+            # Also when this caller is killed (a worker timeout) before or while writing: the
+            # lead passes on, so the queue never stalls.
             with self._lock:
+                if not batch and own in self._waiting:
+                    self._waiting.remove(own)
                 if self._waiting:
                     successor = self._waiting[0]
                     successor.lead = True
@@ -73,6 +89,19 @@ class GroupCommit:
                     self._leading = False
             for entry in batch:
                 entry.done.set()
+
+    def _abandon(self, entry: _Entry) -> None:
+        """A waiting caller gives up: out of the queue, and the lead passed on if it had it."""
+        with self._lock:
+            if entry in self._waiting:
+                self._waiting.remove(entry)
+            if entry.lead:
+                entry.lead = False
+                if self._waiting:
+                    self._waiting[0].lead = True
+                    self._waiting[0].done.set()
+                else:
+                    self._leading = False
 
     def _write(self, sql: str, batch: list[_Entry]) -> None:
         try:

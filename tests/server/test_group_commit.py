@@ -75,3 +75,23 @@ def test_a_single_failing_insert_raises(provider, alice, kiosk):
     ciba_requests.insert(provider.db, **row)
     with pytest.raises(Exception):
         ciba_requests.insert(provider.db, **dict(row))  # the same id again
+
+
+def test_a_leader_killed_before_writing_does_not_stall_the_others(provider, alice, kiosk,
+                                                                  monkeypatch):
+    """A worker timeout can kill the leading request at its yield; the next ones still pass."""
+    from server.storage import group_commit
+
+    calls = []
+
+    def killed_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # stands for GreenletExit / SystemExit of a killed worker
+
+    monkeypatch.setattr(group_commit, "_pause", killed_once)
+    with pytest.raises(KeyboardInterrupt):
+        ciba_requests.insert(provider.db, **new_row("kiosk", alice.id))
+    rows = [new_row("kiosk", alice.id) for _ in range(5)]
+    assert run_all([lambda r=r: ciba_requests.insert(provider.db, **r) for r in rows]) == [None] * 5
+    assert stored(provider, [r["id"] for r in rows]) == 5
