@@ -56,8 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--postgres-url", default=os.environ.get(
         "CIBA_TEST_POSTGRES_URL", "postgresql+psycopg://ciba:ciba@127.0.0.1:5432/ciba"))
     ap.add_argument("--pg-schema", default="ciba_bench")
-    ap.add_argument("--redis-url", default=os.environ.get("CIBA_BENCH_REDIS_URL",
-                                                          "redis://127.0.0.1:6389/0"))
+    ap.add_argument("--redis-url", default=os.environ.get("CIBA_BENCH_REDIS_URL") or os.environ.get(
+        "CIBA_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0")
     return ap.parse_args(argv)
 
 
