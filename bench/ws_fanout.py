@@ -1,49 +1,38 @@
-"""Benchmark: many devices connected over WebSockets to the provider under gunicorn's gevent
-worker; prints memory per connected device and the delay from bc-authorize to the
-``login_request`` event arriving (median, p99).
+"""Benchmark: many devices connected over WebSockets to one provider process (gunicorn's gevent
+worker): how long N devices take to connect all at once (as after a provider restart), memory
+per connected device, and the delay from bc-authorize to the ``login_request`` at the device.
 
-    python bench/ws_fanout.py --devices 1000 --per-user 2 --samples 300
+    python bench/ws_fanout.py --devices 10000 --per-user 2 --samples 300 --clients 4
 
-Setup (not measured): a fresh instance folder with ``devices / per-user`` users, a client, and
-``devices`` enrolled devices (each with its own P-256 key, enrolled through the provider's device
-service). Then one gunicorn gevent worker is started, every device opens its WebSocket with a
-fresh device JWS (this process runs them as greenlets), and the worker's RSS before and after
-gives the memory per connected device. Finally ``samples`` requests are made one after another
-for random users, timing bc-authorize -> event on the first and on all of that user's devices.
+Setup (not measured): a fresh instance with ``devices / per-user`` users, a client, and the
+devices (each its own P-256 key, stored as enrollment stores it). One gunicorn gevent worker
+starts; ``--clients`` client processes (gevent, each signing a fresh device JWS per connect)
+open their share of the sockets at once, ``--connect-concurrency`` in flight per process. The
+worker's RSS before and after gives the memory per socket. Then ``samples`` requests are made
+one after another for random users, timing bc-authorize -> event on the first and on all of
+that user's devices (perf_counter is one clock for all processes on Linux).
+
+The soft open-file limit is raised to the hard limit here and in the provider (server/wsgi.py);
+the provider needs about one descriptor per device, each client process one per its devices.
 """
 
 from __future__ import annotations
 
-from gevent import monkey
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
-monkey.patch_all()
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from urllib.parse import parse_qs, urlsplit  # noqa: E402
-
-import gevent  # noqa: E402
-import requests  # noqa: E402
-import websocket  # noqa: E402
-from gevent.event import Event  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from server.admin import ClientSpec, add_client  # noqa: E402
-from server.config import Settings  # noqa: E402
-from server.devices.setup import install  # noqa: E402
-from server.provider import Provider  # noqa: E402
-from server.security import hash_password  # noqa: E402
-from server.storage import users as user_repo  # noqa: E402
-from tests.server.devices.helpers import DeviceKey  # noqa: E402
-from tests.support.provider_process import ProviderProcess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 SECRET = "bench-secret-0123456789abcdef"
 
@@ -60,62 +49,133 @@ def threads(pid: int) -> int:
 
 
 def worker_pid(master: int) -> int:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return int(children[0])
+    for _ in range(100):
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise RuntimeError("gunicorn started no worker")
 
 
-def prepare(instance: Path, issuer: str, n_devices: int, per_user: int) -> dict[str, list[DeviceKey]]:
+def prepare(instance: Path, issuer: str, n_devices: int, per_user: int) -> list[dict]:
+    """Users, the client and the devices; returns [{username, device_id, jwk (private)}]."""
+    import pyotp
+    from joserfc.jwk import ECKey
+
+    from server.admin import ClientSpec, add_client
+    from server.config import Settings
+    from server.provider import Provider
+    from server.security import hash_password, new_id
+    from server.storage import devices as device_repo, users as user_repo
+    from server.storage.models import Device
+
     provider = Provider(Settings(instance_path=str(instance), issuer=issuer))
-    service = install(provider)
     add_client(provider, ClientSpec(client_id="bench", secret=SECRET, name="Bench client",
                                     polling_interval=1))
     password_hash = hash_password("bench-password")  # one scrypt for all users
-    users: dict[str, list[DeviceKey]] = {}
     n_users = max(1, n_devices // per_user)
+    now = time.time()
+    out = []
     with provider.db.session() as s:
-        rows = [user_repo.add(s, f"user{i:05d}", password_hash, now=time.time())
-                for i in range(n_users)]
-        ids = [(u.id, u.username) for u in rows]
-    for i in range(n_devices):
-        user_id, username = ids[i % n_users]
-        offer = service.new_enrollment(user_id)
-        device = DeviceKey(issuer)
-        code = parse_qs(urlsplit(offer.uri).query)["code"][0]
-        device.enrolled(service.enroll(device.enroll_body(code, f"bench {i}"), "bench"))
-        users.setdefault(username, []).append(device)
+        users = [user_repo.add(s, f"user{i:05d}", password_hash, now=now) for i in range(n_users)]
+        for i in range(n_devices):
+            user = users[i % n_users]
+            key = ECKey.generate_key("P-256")
+            device_id = new_id(32)
+            public = {k: v for k, v in key.as_dict(private=False).items()
+                      if k in ("kty", "crv", "x", "y")}
+            device_repo.add(s, Device(id=device_id, user_id=user.id, display_name=f"bench {i}",
+                                      public_jwk=json.dumps(public), push_channel="websocket",
+                                      totp_secret=provider.box.seal(pyotp.random_base32(32)),
+                                      created_at=now))
+            out.append({"username": user.username, "device_id": device_id,
+                        "jwk": key.as_dict(private=True)})
     provider.db.dispose()
-    return users
+    return out
 
 
-class Listener:
-    """One device's socket; records when each binding message arrives."""
+# -- client process ------------------------------------------------------------------------
+def client_main(spec_path: str) -> int:
+    """One client process: open every socket of its share, then report arrivals on stdout."""
+    from gevent import monkey
 
-    def __init__(self, device: DeviceKey, url: str, arrivals: dict, ready: Event) -> None:
-        self.device, self.url, self.arrivals, self.ready = device, url, arrivals, ready
-        self.ok = False
+    monkey.patch_all()
+    import gevent
+    import gevent.lock
+    import websocket
+    from joserfc.jwk import ECKey
 
-    def run(self) -> None:
-        token = self.device.auth("GET", "/device/ws")
-        try:
-            ws = websocket.create_connection(self.url, header=[f"Authorization: Device {token}"],
-                                             timeout=120)
-            hello = json.loads(ws.recv())
-            assert hello["type"] == "hello"
-            self.ok = True
-        finally:
-            self.ready.set()
+    from tests.server.devices.helpers import DeviceKey
+
+    spec = json.loads(Path(spec_path).read_text())
+    lock = threading.Lock()
+    connecting = gevent.lock.BoundedSemaphore(spec["concurrency"])
+
+    def emit(*parts) -> None:
+        with lock:
+            sys.stdout.write(" ".join(str(p) for p in parts) + "\n")
+            sys.stdout.flush()
+
+    def run(entry: dict) -> None:
+        device = DeviceKey(spec["issuer"], key=ECKey.import_key(entry["jwk"]),
+                           device_id=entry["device_id"])
+        with connecting:  # at most ``concurrency`` handshakes in flight; sockets stay open
+            token = device.auth("GET", "/device/ws")
+            try:
+                ws = websocket.create_connection(spec["url"], timeout=120,
+                                                 header=[f"Authorization: Device {token}"])
+                hello = json.loads(ws.recv())
+                assert hello["type"] == "hello"
+            except Exception as exc:
+                emit("FAIL", type(exc).__name__)
+                return
+        emit("UP", time.perf_counter())
         ws.settimeout(None)
         while True:
             try:
                 raw = ws.recv()
-            except (OSError, websocket.WebSocketException):  # the server stopped
+            except (OSError, websocket.WebSocketException):
                 return
             if not raw:
                 return
-            now = time.perf_counter()
+            at = time.perf_counter()
             message = json.loads(raw)
             if message.get("type") == "login_request":
-                self.arrivals.setdefault(message["request"]["binding_message"], []).append(now)
+                emit("ARR", message["request"]["binding_message"], at)
+
+    sys.stdin.readline()  # GO
+    greenlets = [gevent.spawn(run, entry) for entry in spec["devices"]]
+    gevent.joinall(greenlets)
+    return 0
+
+
+class Client:
+    """A client process seen from the parent: counts sockets up, collects arrivals."""
+
+    def __init__(self, spec_path: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--client", str(spec_path)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     cwd=str(ROOT))
+        self.up: list[float] = []
+        self.failed: list[str] = []
+        self.arrivals: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            kind, *rest = line.split()
+            with self.lock:
+                if kind == "UP":
+                    self.up.append(float(rest[0]))
+                elif kind == "FAIL":
+                    self.failed.append(rest[0])
+                elif kind == "ARR":
+                    self.arrivals.setdefault(rest[0], []).append(float(rest[1]))
+
+    def go(self) -> None:
+        self.proc.stdin.write("GO\n")
+        self.proc.stdin.flush()
 
 
 def pct(values: list[float], p: float) -> float:
@@ -128,78 +188,122 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--per-user", type=int, default=2, help="devices per user (fan-out)")
     ap.add_argument("--samples", type=int, default=300)
-    ap.add_argument("--connect-concurrency", type=int, default=100)
+    ap.add_argument("--clients", type=int, default=4, help="client processes")
+    ap.add_argument("--connect-concurrency", type=int, default=500, help="per client process")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="py-spy record the worker while devices connect (raw stacks to FILE)")
+    ap.add_argument("--client", help=argparse.SUPPRESS)
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < args.devices * 2 + 200:
-        print(f"open-file limit {hard} is too low for {args.devices} devices", file=sys.stderr)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the children
+    if args.client:
+        return client_main(args.client)
+    need = args.devices + 200  # the provider's share; each client needs devices/clients + 50
+    if hard < need:
+        print(f"the hard open-file limit {hard} is below the {need} the provider needs for "
+              f"{args.devices} devices", file=sys.stderr)
         return 2
+    import requests
+
+    from tests.support.provider_process import ProviderProcess
 
     with tempfile.TemporaryDirectory(prefix="ws-bench-") as tmp:
         op = ProviderProcess(Path(tmp), server="gunicorn")
         t = time.perf_counter()
-        users = prepare(op.instance, op.issuer, args.devices, args.per_user)
-        print(f"setup: {len(users)} users, {args.devices} devices enrolled in "
-              f"{time.perf_counter() - t:.1f} s")
+        devices = prepare(op.instance, op.issuer, args.devices, args.per_user)
+        per_user: dict[str, int] = {}
+        for d in devices:
+            per_user[d["username"]] = per_user.get(d["username"], 0) + 1
+        print(f"setup: {len(per_user)} users, {len(devices)} devices in "
+              f"{time.perf_counter() - t:.1f} s; open-file limit {hard}", flush=True)
         with op:
-            worker = worker_pid(op.proc.pid)
+            worker = worker_pid(op.process.proc.pid)
             requests.get(op.url("/.well-known/openid-configuration"), timeout=10)
             base_rss, base_threads = rss_kib(worker), threads(worker)
-            arrivals: dict[str, list[float]] = {}
             ws_url = op.url("/device/ws").replace("http", "ws", 1)
-            listeners, pool = [], gevent.pool.Pool(args.connect_concurrency)
-            t = time.perf_counter()
-            for devices in users.values():
-                for device in devices:
-                    ready = Event()
-                    listener = Listener(device, ws_url, arrivals, ready)
-                    listeners.append(listener)
-                    pool.wait_available()
-                    gevent.spawn(listener.run)
-                    pool.spawn(ready.wait)
-            pool.join()
-            connected = sum(1 for x in listeners if x.ok)
-            connect_s = time.perf_counter() - t
-            gevent.sleep(2)  # let the worker settle
+            clients = []
+            for i in range(args.clients):
+                spec = Path(tmp) / f"client{i}.json"
+                spec.write_text(json.dumps({"issuer": op.issuer, "url": ws_url,
+                                            "concurrency": args.connect_concurrency,
+                                            "devices": devices[i::args.clients]}))
+                clients.append(Client(spec))
+            time.sleep(3)  # let the client processes import and get ready
+            spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--format", "raw",
+                                    "--rate", "200", "-o", args.profile],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
+                if args.profile else None
+            cpu0 = cpu_seconds(worker)
+            t0 = time.perf_counter()
+            for c in clients:
+                c.go()
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                done = sum(len(c.up) + len(c.failed) for c in clients)
+                if done >= len(devices):
+                    break
+                time.sleep(0.05)
+            ups = [u for c in clients for u in c.up]
+            failed = [f for c in clients for f in c.failed]
+            connect_s = (max(ups) - t0) if ups else float("nan")
+            cpu = cpu_seconds(worker) - cpu0
+            if spy is not None:
+                spy.send_signal(2)  # SIGINT: py-spy writes what it has
+                spy.wait(30)
+            print(f"connected: {len(ups)}/{len(devices)} devices in {connect_s:.1f} s "
+                  f"({len(ups) / connect_s:.0f}/s; provider CPU {cpu:.1f} s"
+                  f"{'; failures ' + str(sorted(set(failed))) if failed else ''})", flush=True)
+            time.sleep(2)  # let the worker settle
             rss, n_threads = rss_kib(worker), threads(worker)
-            print(f"connected: {connected}/{len(listeners)} devices in {connect_s:.1f} s")
             print(f"worker RSS: {base_rss / 1024:.1f} MiB before, {rss / 1024:.1f} MiB with "
-                  f"{connected} sockets -> {(rss - base_rss) / max(1, connected):.1f} KiB per "
+                  f"{len(ups)} sockets -> {(rss - base_rss) / max(1, len(ups)):.1f} KiB per "
                   f"connected device; worker OS threads: {base_threads} before, {n_threads} after")
-
-            http = requests.Session()
-            first, every, bc_times = [], [], []
-            names = list(users)
-            for i in range(args.samples):
-                username = random.choice(names)
-                message = f"B{i:05d}"
-                t0 = time.perf_counter()
-                r = http.post(op.url("/bc-authorize"), auth=("bench", SECRET), timeout=30,
-                              data={"scope": "openid", "login_hint": username,
-                                    "binding_message": message})
-                bc_times.append(time.perf_counter() - t0)
-                assert r.status_code == 200, r.text
-                want = len(users[username])
-                deadline = time.perf_counter() + 10
-                while len(arrivals.get(message, ())) < want and time.perf_counter() < deadline:
-                    gevent.sleep(0.0005)
-                got = arrivals.get(message, [])
-                if len(got) < want:
-                    print(f"sample {i}: only {len(got)}/{want} devices got the event")
-                    continue
-                first.append(min(got) - t0)
-                every.append(max(got) - t0)
-            ms = 1000.0
-            print(f"bc-authorize -> login_request over {len(first)} requests "
-                  f"({args.per_user} devices per user):")
-            print(f"  first device: median {statistics.median(first) * ms:.2f} ms, "
-                  f"p99 {pct(first, 99) * ms:.2f} ms")
-            print(f"  all devices:  median {statistics.median(every) * ms:.2f} ms, "
-                  f"p99 {pct(every, 99) * ms:.2f} ms")
-            print(f"  (bc-authorize response itself: median "
-                  f"{statistics.median(bc_times) * ms:.2f} ms, p99 {pct(bc_times, 99) * ms:.2f} ms)")
+            sample_latency(op, clients, per_user, args.samples)
+            for c in clients:
+                c.proc.kill()
     return 0
+
+
+def sample_latency(op, clients: list[Client], per_user: dict[str, int], samples: int) -> None:
+    import requests
+
+    http = requests.Session()
+    first, every, bc_times = [], [], []
+    names = list(per_user)
+    for i in range(samples):
+        username = random.choice(names)
+        message = f"B{i:05d}"
+        t0 = time.perf_counter()
+        r = http.post(op.url("/bc-authorize"), auth=("bench", SECRET), timeout=30,
+                      data={"scope": "openid", "login_hint": username, "binding_message": message})
+        bc_times.append(time.perf_counter() - t0)
+        assert r.status_code == 200, r.text
+        want = per_user[username]
+        deadline = time.perf_counter() + 10
+        while time.perf_counter() < deadline:
+            got = [a for c in clients for a in c.arrivals.get(message, ())]
+            if len(got) >= want:
+                break
+            time.sleep(0.0005)
+        if len(got) < want:
+            print(f"sample {i}: only {len(got)}/{want} devices got the event")
+            continue
+        first.append(min(got) - t0)
+        every.append(max(got) - t0)
+    ms = 1000.0
+    print(f"bc-authorize -> login_request over {len(first)} requests "
+          f"({statistics.mean(per_user.values()):.0f} devices per user):")
+    print(f"  first device: median {statistics.median(first) * ms:.2f} ms, "
+          f"p99 {pct(first, 99) * ms:.2f} ms")
+    print(f"  all devices:  median {statistics.median(every) * ms:.2f} ms, "
+          f"p99 {pct(every, 99) * ms:.2f} ms")
+    print(f"  (bc-authorize response itself: median "
+          f"{statistics.median(bc_times) * ms:.2f} ms, p99 {pct(bc_times, 99) * ms:.2f} ms)")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

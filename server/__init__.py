@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from .clock import Clock
 from .config import Settings
@@ -56,11 +56,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         extend(app)
 
     from . import audit
+    # One directory version per request (storage/versions.py): caches are checked once.
+    from .storage import versions
 
     @app.before_request
-    def audit_address():
+    def request_context():
         # After ProxyFix: the real client address when CIBA_TRUSTED_PROXIES is set.
         audit.bind_address(request.remote_addr)
+        g._directory_scope = versions.begin_request()
+
+    @app.teardown_request
+    def directory_scope_end(_exc):
+        token = g.pop("_directory_scope", None)
+        if token is not None:
+            versions.end_request(token)
 
     @app.after_request
     def security_headers(response):

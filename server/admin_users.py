@@ -53,8 +53,7 @@ def set_disabled(p: Provider, username: str, disabled: bool, actor: str | None =
 
     user = _change(p, username, actor, apply)
     if disabled:
-        with p.db.session() as s:
-            pending = [r.id for r in ciba_requests.pending_for_user(s, user.id, p.clock.now())]
+        pending = [r.id for r in ciba_requests.pending_for_user(p.db, user.id, p.clock.now())]
         for request_id in pending:
             cancel(p, request_id, actor or audit.cli_actor())
     return user

@@ -83,8 +83,7 @@ class PendingCollector:
     def collect(self) -> Iterable[GaugeMetricFamily]:
         from .storage import ciba_requests
 
-        with self.p.db.session() as s:
-            count, _ = ciba_requests.pending_count(s, self.p.clock.now())
+        count, _ = ciba_requests.pending_count(self.p.db, self.p.clock.now())
         yield GaugeMetricFamily("ciba_pending_requests", "Pending, unexpired CIBA requests",
                                 value=count)
 

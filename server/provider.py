@@ -26,9 +26,11 @@ from .oauth.client_jwks import JwksCache
 from .oauth.clients import RegisteredClient, SecretCache
 from .oauth.mtls import load_ca_bundle
 from .oauth.keys import KeyRing
+from .oauth.polling import make_tracker
 from .oauth.tokens import TokenIssuer
 from .security import SecretBox
 from .storage import Database, clients as client_repo
+from .storage.directory import Directory
 from .storage.models import CibaRequest, User
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,10 @@ class Provider:
         self.box = SecretBox(self.secret_key)
         self.db = Database(settings.resolved_database_url)
         self.db.prepare(settings.db_auto_upgrade)
+        # Clients, users and devices cached per process; any write anywhere empties it.
+        self.directory = Directory(self.db)
+        # The last poll of each pending request, for slow_down (no database write per poll).
+        self.polls = make_tracker(settings.redis_url, self.issuer)
         self.keys = KeyRing(self.db, self.clock)
         self.keys.ensure()
         self.tokens = TokenIssuer(settings, self.clock, self.db, self.keys, self.issuer)
@@ -93,13 +99,24 @@ class Provider:
 
     # -- clients -----------------------------------------------------------------------------
     def get_client(self, client_id: str) -> RegisteredClient | None:
-        with self.db.session() as s:
-            row = client_repo.get(s, client_id)
+        row = self.directory.client(client_id)
         return RegisteredClient(row, self.box, self._secret_cache, self.jwks_cache) if row else None
 
     def _store_secret_hash(self, client_id: str, old_hash: str, new_hash: str) -> None:
+        # An ORM UPDATE through the session: the directory version is bumped with it.
         with self.db.session() as s:
             client_repo.set_secret_hash(s, client_id, old_hash, new_hash)
+
+    def find_user(self, login_hint: str) -> User | None:
+        """The user a login_hint names: the configured resolver, or the default rule served
+        from the directory cache."""
+        if self.resolve_login_hint is hooks.resolve_login_hint:
+            return self.directory.user_by_username_or_email(login_hint.strip())
+        with self.db.session() as s:
+            user = self.resolve_login_hint(s, login_hint)
+            if user is not None:
+                s.expunge(user)
+        return user
 
     # -- endpoints ---------------------------------------------------------------------------
     def endpoint(self, path: str) -> str:

@@ -1,9 +1,14 @@
 """WSGI entry point for production: ``gunicorn -c python:server.gunicorn_conf 'server.wsgi:app'``
 (settings from CIBA_*; docs/deployment.md). Refuses to start on settings that would misbehave
-quietly (server/startup.py); under gunicorn that stops the whole server with the message."""
+quietly (server/startup.py); under gunicorn that stops the whole server with the message.
+
+A process that holds device WebSockets needs one open file per socket: the soft limit is raised
+to the hard one here (docs/deployment.md says how to raise the hard limit).
+"""
 
 from . import create_app
 from .config import Settings
+from .devserver import raise_open_file_limit
 from .logs import configure
 from .startup import StartupError, check
 
@@ -19,6 +24,7 @@ except StartupError as exc:
     # gunicorn prints an AppImportError's message alone and halts instead of respawning.
     raise AppImportError(f"error: {exc}") from None
 
+raise_open_file_limit()
 app = create_app(_settings)
 # Deliveries left from before a restart, or decided by another process, go out from here too.
 app.extensions["ciba"].outbox.start()

@@ -76,6 +76,7 @@ class Housekeeper:
                 done["dropped"] = self.hub.drop_devices(revoked)
         else:
             self._revoked_checked = now
+        self.p.devices.flush_last_seen()
         if time.monotonic() - self._last_purge > PURGE_EVERY:
             self._last_purge = time.monotonic()
             with self.p.db.session() as s:

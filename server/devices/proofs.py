@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from joserfc import jws
@@ -66,8 +67,7 @@ class Verified:
 def verify(token: str, jwk_json: str, typ: str, device_id: str) -> Verified:
     """Check signature (ES256 only), typ and kid; returns the claims as a dict."""
     try:
-        key = ECKey.import_key(json.loads(jwk_json))
-        obj = jws.deserialize_compact(token, key, algorithms=ALGORITHMS)
+        obj = jws.deserialize_compact(token, _public_key(jwk_json), algorithms=ALGORITHMS)
     except (JoseError, ValueError, TypeError, UnicodeError):
         raise InvalidToken("the JWS signature is not valid for this device") from None
     headers = obj.headers()
@@ -132,3 +132,10 @@ def decision_of(claims: dict[str, Any], request_id: str,
     if "binding_message" not in claims or claims["binding_message"] != binding_message:
         raise InvalidRequest("binding_message differs from the request's")
     return decision == "accept"
+
+
+@lru_cache(maxsize=20_000)
+def _public_key(jwk_json: str) -> ECKey:
+    """A device's key, imported once per process (keys never change; revocation is checked
+    before)."""
+    return ECKey.import_key(json.loads(jwk_json))

@@ -24,9 +24,10 @@ from .. import audit
 from ..notify.websocket import WebSocketChannel
 from ..oauth.decisions import Outcome, decide, state_of
 from ..security import digest, new_id
-from ..storage import ciba_requests, clients, devices as device_repo, replay, users
+from ..storage import ciba_requests, devices as device_repo, replay, users
 from ..storage.models import CibaRequest, Device, User
 from . import payloads, proofs, user_codes
+from .last_seen import LastSeen
 from .errors import AlreadyDecided, Expired, InvalidCode, InvalidRequest, InvalidToken, NotFound, \
     TooManyRequests
 
@@ -58,6 +59,7 @@ class DeviceService:
         self.channel = channel
         self.push_setups: dict[str, PushSetup] = {"websocket": self._websocket_setup}
         self._revoke_listeners: list[Callable[[Device], None]] = []
+        self._seen = LastSeen()
 
     @property
     def _now(self) -> float:
@@ -146,35 +148,45 @@ class DeviceService:
             raise InvalidToken("device authentication is missing")
         now = self._now
         kid = proofs.unverified_kid(token)
-        with self.p.db.session() as s:
-            device = device_repo.active(s, kid)
-            if device is None:
-                raise InvalidToken("unknown or revoked device")
-            claims = proofs.verify(token, device.public_jwk, proofs.AUTH_TYP, device.id).claims
-            keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
-                                           self.p.settings.clock_skew)
-            if not replay.use_once(s, f"device_jti:{device.id}:{claims['jti']}", keep_until, now):
-                raise InvalidToken("jti was already used")
-            device_repo.touch(s, device.id, now)
-            s.expunge(device)
+        device = self.p.directory.device(kid)  # cached; a revocation empties the cache
+        if device is None or device.revoked_at is not None:
+            raise InvalidToken("unknown or revoked device")
+        claims = proofs.verify(token, device.public_jwk, proofs.AUTH_TYP, device.id).claims
+        keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
+                                       self.p.settings.clock_skew)
+        if not replay.use_once_now(self.p.db, f"device_jti:{device.id}:{claims['jti']}",
+                                   keep_until, now):
+            raise InvalidToken("jti was already used")
+        due = self._seen.note(device.id, now)
+        if due:
+            with self.p.db.session() as s:
+                device_repo.touch_many(s, due)
         return device
 
+    def flush_last_seen(self) -> None:
+        """Write the last_seen_at times still held back (the housekeeper calls this)."""
+        due = self._seen.take()
+        if due:
+            with self.p.db.session() as s:
+                device_repo.touch_many(s, due)
+
     def is_active(self, device_id: str) -> bool:
-        with self.p.db.session() as s:
-            return device_repo.active(s, device_id) is not None
+        """Read afresh: a WebSocket asks this after it joined the hub, to catch a revocation
+        made while it was connecting."""
+        device = self.p.directory.device(device_id, fresh=True)
+        return device is not None and device.revoked_at is None
 
     # -- pending requests (§4) ---------------------------------------------------------------
     def pending(self, device: Device) -> list[dict]:
-        with self.p.db.session() as s:
-            rows = ciba_requests.pending_for_user(s, device.user_id, self._now)
-            return [payloads.from_row(r, self._client_name(s, r), "pending") for r in rows]
+        rows = ciba_requests.pending_for_user(self.p.db, device.user_id, self._now)
+        return [payloads.from_row(r, self._client_name(r), "pending") for r in rows]
 
     def request(self, device: Device, request_id: str) -> dict:
         with self.p.db.session() as s:
             req = self._own_request(s, device, request_id)
             state = state_of(req, self._now)
             status = "approved" if state == "exchanged" else state
-            return payloads.from_row(req, self._client_name(s, req), status)
+            return payloads.from_row(req, self._client_name(req), status)
 
     @staticmethod
     def _own_request(s, device: Device, request_id: str) -> CibaRequest:
@@ -183,9 +195,8 @@ class DeviceService:
             raise NotFound("no such request for this device's user")
         return req
 
-    @staticmethod
-    def _client_name(s, req: CibaRequest) -> str:
-        client = clients.get(s, req.client_id)
+    def _client_name(self, req: CibaRequest) -> str:
+        client = self.p.directory.client(req.client_id)
         return (client.name or client.client_id) if client else req.client_id
 
     # -- decisions (§6) ----------------------------------------------------------------------
@@ -265,9 +276,8 @@ class DeviceService:
     # -- channel choice ----------------------------------------------------------------------
     def default_channel(self, user: User) -> str:
         """The push channel of the user's newest active device; console without one."""
-        with self.p.db.session() as s:
-            active = device_repo.for_user(s, user.id)
-        if not active:
+        newest = self.p.directory.newest_device(user.id)
+        if newest is None:
             return "console"
-        chosen = active[0].push_channel
+        chosen = newest.push_channel
         return chosen if chosen in self.p.notifier.channels else "websocket"

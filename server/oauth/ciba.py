@@ -9,7 +9,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError as JoseExpired, JoseError
@@ -18,7 +18,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from .. import jsonsafe
 from ..notify import LoginRequestEvent
 from ..security import digest, new_id
-from ..storage import ciba_requests, users
+from ..storage import ciba_requests
 from ..storage.models import CibaRequest, User
 from . import errors, fapi, request_object
 from .clients import CIBA_GRANT_TYPE, RegisteredClient
@@ -35,7 +35,7 @@ B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 @dataclass
 class Created:
     auth_req_id: str
-    request: CibaRequest
+    request: Any  # the stored columns, read-only (storage.ciba_requests.insert)
     user: User
 
 
@@ -85,35 +85,34 @@ class BackchannelAuthentication:
         lifetime = self._lifetime(client, form.get("requested_expiry"))
         authorization_details = self._authorization_details(form.get("authorization_details"))
         now = self.p.clock.now()
-        with self.p.db.session() as s:
-            user = self._user(s, client, form)
-            if user.disabled:
-                raise errors.AccessDeniedError("The user cannot be authenticated",
-                                               status_code=403)
-            check_pending_caps(s, s_, client.client_id, user.id, now)
-            if client.row.user_code_required:
-                # CIBA §7.1 user_code, §13 missing_user_code / invalid_user_code.
-                code = form.get("user_code")
-                if not code:
-                    raise errors.MissingUserCodeError("user_code is required for this client")
-                verifier = self.p.user_code_verifier
+        user = self._user(client, form)
+        if user.disabled:
+            raise errors.AccessDeniedError("The user cannot be authenticated", status_code=403)
+        check_pending_caps(self.p.db, s_, client.client_id, user.id, now)
+        if client.row.user_code_required:
+            # CIBA §7.1 user_code, §13 missing_user_code / invalid_user_code.
+            code = form.get("user_code")
+            if not code:
+                raise errors.MissingUserCodeError("user_code is required for this client")
+            verifier = self.p.user_code_verifier
+            with self.p.db.session() as s:
                 if verifier is None or not verifier(s, user, code):
                     raise errors.InvalidUserCodeError("user_code is invalid")
-            auth_req_id = new_id(32)
-            approval_token = new_id(32)
-            req = ciba_requests.add(s, CibaRequest(
-                id=uuid.uuid4().hex, auth_req_id_hash=digest(auth_req_id),
-                device_request_id=new_id(24), client_id=client.client_id, user_id=user.id,
-                scope=scope, acr_values=form.get("acr_values") or None,
-                binding_message=binding_message,
-                authorization_details=json.dumps(authorization_details)
-                if authorization_details is not None else None,
-                delivery_mode=mode, client_notification_token=token,
-                auth_req_id_sealed=self.p.box.seal(auth_req_id) if mode != "poll" else None,
-                created_at=now, expires_at=now + lifetime,
-                interval=client.row.polling_interval or s_.polling_interval,
-                approval_token_hash=digest(approval_token), status="pending"))
-            s.expunge(user)
+        auth_req_id = new_id(32)
+        approval_token = new_id(32)
+        # Durable before the answer: one INSERT in one short transaction.
+        req = ciba_requests.insert(
+            self.p.db, id=uuid.uuid4().hex, auth_req_id_hash=digest(auth_req_id),
+            device_request_id=new_id(24), client_id=client.client_id, user_id=user.id,
+            scope=scope, acr_values=form.get("acr_values") or None,
+            binding_message=binding_message,
+            authorization_details=json.dumps(authorization_details)
+            if authorization_details is not None else None,
+            delivery_mode=mode, client_notification_token=token,
+            auth_req_id_sealed=self.p.box.seal(auth_req_id) if mode != "poll" else None,
+            created_at=now, expires_at=now + lifetime,
+            interval=client.row.polling_interval or s_.polling_interval,
+            approval_token_hash=digest(approval_token), status="pending")
         self.p.notifier.request_created(
             self.event(req, user, client.name, approval_token), self.p.channel_mode_for(user))
         return Created(auth_req_id, req, user)
@@ -166,7 +165,7 @@ class BackchannelAuthentication:
                                              "with a type")
         return value
 
-    def _user(self, s, client: RegisteredClient, form: Mapping[str, str]) -> User:
+    def _user(self, client: RegisteredClient, form: Mapping[str, str]) -> User:
         hints = [k for k in ("login_hint", "id_token_hint", "login_hint_token") if form.get(k)]
         # CIBA §7.1: exactly one of the three hints.
         if len(hints) != 1:
@@ -174,11 +173,11 @@ class BackchannelAuthentication:
                 "Exactly one of login_hint, id_token_hint and login_hint_token is required")
         kind, value = hints[0], form[hints[0]]
         if kind == "login_hint":
-            user = self.p.resolve_login_hint(s, value)
+            user = self.p.find_user(value)
         elif kind == "id_token_hint":
-            user = users.get(s, self._id_token_hint_subject(client, value))
+            user = self.p.directory.user(self._id_token_hint_subject(client, value))
         else:
-            user = self._login_hint_token_user(s, client, value)
+            user = self._login_hint_token_user(client, value)
         if user is None:
             raise errors.UnknownUserIdError("No user matches the hint")
         return user
@@ -199,7 +198,7 @@ class BackchannelAuthentication:
             raise errors.InvalidRequestError("id_token_hint was not issued to this client")
         return claims["sub"]
 
-    def _login_hint_token_user(self, s, client: RegisteredClient, token: str) -> User | None:
+    def _login_hint_token_user(self, client: RegisteredClient, token: str) -> User | None:
         """A JWT signed by the client (its JWKS, or its secret for client_secret_jwt) whose
         ``sub_id`` is an RFC 9493 subject identifier of format username or email."""
         try:
@@ -224,9 +223,9 @@ class BackchannelAuthentication:
             raise errors.InvalidRequestError("login_hint_token has no sub_id")
         fmt = sub_id.get("format")
         if fmt == "email" and isinstance(sub_id.get("email"), str):
-            return users.by_username_or_email(s, sub_id["email"])
+            return self.p.directory.user_by_username_or_email(sub_id["email"])
         if fmt == "username" and isinstance(sub_id.get("username"), str):
-            return users.by_username(s, sub_id["username"])
+            return self.p.directory.user_by_username(sub_id["username"])
         raise errors.InvalidRequestError("login_hint_token sub_id format is not supported")
 
 

@@ -5,12 +5,15 @@ conformance hook), and where expiry is noticed and announced.
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Callable
+
+from sqlalchemy.orm import Session
 
 from .. import audit
 from ..storage import ciba_requests
-from . import delivery
 from ..storage.models import CibaRequest
+from . import delivery
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -28,18 +31,12 @@ class Outcome(str, Enum):
 def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str) -> Outcome:
     """Approve or deny a pending request exactly once; tells the user's other devices."""
     status = "approved" if approve else "denied"
-    now = provider.clock.now()
-    with provider.db.session() as s:
-        req = ciba_requests.get(s, request_id)
-        if req is None:
-            return Outcome.NOT_FOUND
-        if not ciba_requests.decide(s, request_id, status, decided_by, now):
-            s.refresh(req)
-            return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
-        s.refresh(req)
-        s.add(audit.entry(f"request_{status}", decided_by, now, user_id=req.user_id,
-                          client_id=req.client_id, request=req.id))
-        delivery.enqueue(provider, s, req, now)  # in the decision's transaction
+    done, req = ciba_requests.finish(provider.db, request_id, status, decided_by,
+                                     provider.clock.now(), _recorded(provider, decided_by))
+    if req is None:
+        return Outcome.NOT_FOUND
+    if not done:
+        return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
     provider.notifier.request_resolved(req.user_id, req.device_request_id, status)
     provider.after_decision(req)
     return Outcome(status)
@@ -53,21 +50,26 @@ def cancel(provider: "Provider", request_id: str, cancelled_by: str) -> Outcome:
     will never be approved, which is what access_denied tells), devices withdraw the card, and a
     late device decision is refused as already decided (status "cancelled").
     """
-    now = provider.clock.now()
-    with provider.db.session() as s:
-        req = ciba_requests.get(s, request_id)
-        if req is None:
-            return Outcome.NOT_FOUND
-        if not ciba_requests.decide(s, request_id, "cancelled", cancelled_by, now):
-            s.refresh(req)
-            return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
-        s.refresh(req)
-        s.add(audit.entry("request_cancelled", cancelled_by, now, user_id=req.user_id,
-                          client_id=req.client_id, request=req.id))
-        delivery.enqueue(provider, s, req, now)
+    done, req = ciba_requests.finish(provider.db, request_id, "cancelled", cancelled_by,
+                                     provider.clock.now(), _recorded(provider, cancelled_by))
+    if req is None:
+        return Outcome.NOT_FOUND
+    if not done:
+        return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
     provider.notifier.request_resolved(req.user_id, req.device_request_id, "cancelled")
     provider.after_decision(req)
     return Outcome.CANCELLED
+
+
+def _recorded(provider: "Provider", actor: str) -> Callable[[Session, SimpleNamespace], None]:
+    """What commits with a decision, in its transaction: the audit record, and the ping or
+    push notification (issue 10's outbox), so a crash can lose neither."""
+    def record(s: Session, req: SimpleNamespace) -> None:
+        now = req.decided_at
+        s.add(audit.entry(f"request_{req.status}", actor, now, user_id=req.user_id,
+                          client_id=req.client_id, request=req.id))
+        delivery.enqueue(provider, s, req, now)
+    return record
 
 
 def state_of(req: CibaRequest, now: float) -> str:

@@ -51,44 +51,47 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
         p = self.provider
         client = self.request.client
         now = p.clock.now()
-        with p.db.session() as s:
-            req = ciba_requests.by_auth_req_id_hash(s, digest(self.request.auth_req_id), lock=True)
-            # CIBA §11 invalid_grant: unknown, or issued to another client.
-            if req is None or req.client_id != client.client_id:
-                raise errors.InvalidGrantError("Unknown auth_req_id")
-            state = state_of(req, now)
-            if state == "exchanged":
-                # A replay of an exchanged auth_req_id: revoke what it produced (RFC 6749 §10.5
-                # by analogy with authorization codes) and refuse.
+        # One indexed read; a pending poll writes nothing (polling.py keeps its interval).
+        req = ciba_requests.find_by_hash(p.db, digest(self.request.auth_req_id))
+        # CIBA §11 invalid_grant: unknown, or issued to another client.
+        if req is None or req.client_id != client.client_id:
+            raise errors.InvalidGrantError("Unknown auth_req_id")
+        state = state_of(req, now)
+        if state == "exchanged":
+            # A replay of an exchanged auth_req_id: revoke what it produced (RFC 6749 §10.5
+            # by analogy with authorization codes) and refuse.
+            with p.db.session() as s:
                 token_repo.revoke_grant(s, req.id)
-                s.commit()
-                raise errors.InvalidGrantError("auth_req_id was already used")
-            if state == "expired" or (state == "approved" and req.expires_at <= now):
-                raise errors.ExpiredTokenError("The auth_req_id has expired")
-            if state == "denied":
-                raise errors.AccessDeniedError("The end-user denied the authorization request")
-            if state == "cancelled":
-                raise errors.AccessDeniedError("The authentication request was cancelled")
-            if state == "pending":
-                self._pending(s, req, now)
+            raise errors.InvalidGrantError("auth_req_id was already used")
+        if state == "expired" or (state == "approved" and req.expires_at <= now):
+            raise errors.ExpiredTokenError("The auth_req_id has expired")
+        if state == "denied":
+            raise errors.AccessDeniedError("The end-user denied the authorization request")
+        if state == "cancelled":
+            raise errors.AccessDeniedError("The authentication request was cancelled")
+        if state == "pending":
+            self._pending(req, now)
+        user = p.directory.user(req.user_id)
+        if user is None:
+            raise errors.InvalidGrantError("Unknown auth_req_id")
+        grant = Grant(grant_id=req.id, client_id=client.client_id, user=user,
+                      scope=req.scope, auth_time=req.auth_time, acr=_first_acr(req.acr_values),
+                      x5t_s256=self.request.x5t_s256)
+        token, records = p.tokens.build(grant, client)
+        # CIBA §11: single use. The exchange, the token record and its audit commit together; a
+        # concurrent poll that lost the race gets invalid_grant and its tokens are dropped.
+        with p.db.session() as s:
             if not ciba_requests.mark_exchanged(s, req.id):
                 raise errors.InvalidGrantError("auth_req_id was already used")
-            user = users.get(s, req.user_id)
-            s.expunge(user)
-            grant = Grant(grant_id=req.id, client_id=client.client_id, user=user,
-                          scope=req.scope, auth_time=req.auth_time,
-                          acr=_first_acr(req.acr_values), x5t_s256=self.request.x5t_s256)
-        token = p.tokens.issue(grant, client)
+            p.tokens.store(s, records)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
-    def _pending(self, s, req, now: float) -> None:
+    def _pending(self, req, now: float) -> None:
         """CIBA §11 authorization_pending, or slow_down when polled faster than the interval;
         after slow_down the interval of this request grows by 5 s (RFC 8628 §3.5)."""
-        too_fast = req.last_poll_at is not None and now - req.last_poll_at < req.interval
-        interval = req.interval + self.provider.settings.slow_down_increment if too_fast \
-            else req.interval
-        ciba_requests.record_poll(s, req, now, interval)
-        s.commit()
+        p = self.provider
+        too_fast, _ = p.polls.poll(req.id, now, req.interval, p.settings.slow_down_increment,
+                                   req.expires_at)
         if too_fast:
             raise errors.SlowDownError("Polling too fast; wait the interval between requests")
         raise errors.AuthorizationPendingError("The end-user has not yet been authenticated")

@@ -140,7 +140,7 @@ def _check_claims(provider: "Provider", client: "RegisteredClient", claims: dict
     jti = claims["jti"]
     if not isinstance(jti, str) or not jti or len(jti) > 200:
         raise errors.InvalidRequestError("The request object's jti must be a string")
-    with provider.db.session() as s:
-        fresh = replay.use_once(s, f"request_object:{client.client_id}:{jti}", exp + skew, now)
-    if not fresh:
+    # One prepared statement in its own transaction (bc-authorize's fast path, issue 9).
+    if not replay.use_once_now(provider.db, f"request_object:{client.client_id}:{jti}",
+                               exp + skew, now):
         raise errors.InvalidRequestError("The request object's jti was already used")

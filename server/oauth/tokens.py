@@ -18,12 +18,15 @@ from .. import audit, jsonsafe
 from ..clock import Clock
 from ..config import Settings
 from ..security import digest, new_id
-from ..storage import Database, tokens as token_repo
-from ..storage.models import Token, User
+from ..storage import Database, audit as audit_repo, tokens as token_repo
+from ..storage.models import AuditEvent, Token, User
 from .clients import RegisteredClient
 from .keys import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"
+
+#: What a token response leaves to store: its token record and its audit record.
+Records = tuple[Token, AuditEvent]
 
 
 @dataclass
@@ -55,8 +58,25 @@ class TokenIssuer:
               session: Session | None = None, event: str = "token_issued") -> dict:
         """Build the token response and record it (RFC 6749 §5.1), in ``session`` when given
         (so the caller's transaction holds both), with the audit record ``event`` (token_issued,
-        token_refreshed) in the same transaction. A refresh token only when offline_access was
-        granted to a user and the client may use the refresh_token grant."""
+        token_refreshed) in the same transaction."""
+        response, records = self.build(grant, client, include_id_token, event)
+        with nullcontext(session) if session is not None else self.db.session() as s:
+            self.store(s, records)
+        return response
+
+    @staticmethod
+    def store(s: Session, records: Records) -> None:
+        """Add what ``build`` made to the caller's transaction: the token record, its audit."""
+        token, event = records
+        token_repo.add(s, token)
+        audit_repo.add(s, event)
+
+    def build(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True,
+              event: str = "token_issued") -> tuple[dict, Records]:
+        """The signed token response and the rows to ``store`` with it in the caller's
+        transaction (the token record and the audit record ``event``). A refresh token only
+        when offline_access was granted to a user and the client may use the refresh_token
+        grant."""
         id_token_alg = client.row.id_token_signed_response_alg or self.settings.id_token_signing_alg
         now = self.clock.now_int()
         jti = new_id(24)
@@ -85,21 +105,20 @@ class TokenIssuer:
         if include_id_token and grant.user is not None and "openid" in grant.scope.split():
             response["id_token"] = self._id_token(grant, now, id_token_alg, access_token,
                                                   refresh_token)
-        with nullcontext(session) if session is not None else self.db.session() as s:
-            token_repo.add(s, Token(
-                id=uuid.uuid4().hex, grant_id=grant.grant_id, client_id=grant.client_id,
-                user_id=grant.user.id if grant.user is not None else None, scope=grant.scope,
-                access_jti=jti,
-                access_expires_at=now + self.settings.access_token_lifetime,
-                refresh_token_hash=digest(refresh_token) if refresh_token else None,
-                refresh_expires_at=(now + self.settings.refresh_token_lifetime)
-                if refresh_token else None,
-                auth_time=grant.auth_time, acr=grant.acr, created_at=now))
-            # One audit record per issue, client_credentials included (no user then).
-            s.add(audit.entry(event, "client:" + grant.client_id, now,
-                              user_id=grant.user.id if grant.user is not None else None,
-                              client_id=grant.client_id, grant=grant.grant_id, scope=grant.scope))
-        return response
+        record = Token(
+            id=uuid.uuid4().hex, grant_id=grant.grant_id, client_id=grant.client_id,
+            user_id=grant.user.id if grant.user is not None else None, scope=grant.scope,
+            access_jti=jti,
+            access_expires_at=now + self.settings.access_token_lifetime,
+            refresh_token_hash=digest(refresh_token) if refresh_token else None,
+            refresh_expires_at=(now + self.settings.refresh_token_lifetime)
+            if refresh_token else None,
+            auth_time=grant.auth_time, acr=grant.acr, created_at=now)
+        # One audit record per issue, client_credentials included (no user then).
+        entry = audit.entry(event, "client:" + grant.client_id, now,
+                            user_id=grant.user.id if grant.user is not None else None,
+                            client_id=grant.client_id, grant=grant.grant_id, scope=grant.scope)
+        return response, (record, entry)
 
     def _id_token(self, grant: Grant, now: int, alg: str, access_token: str,
                   refresh_token: str | None) -> str:

@@ -2,16 +2,71 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from types import SimpleNamespace
+from typing import Callable
+
+from sqlalchemy import bindparam, func, insert as sql_insert, select, update
 from sqlalchemy.orm import Session
 
+from . import prepared
+from .db import Database
+from .group_commit import GroupCommit
 from .models import CibaRequest
+
+_TABLE = CibaRequest.__table__
+_INSERT_PREPARED = prepared.Prepared(sql_insert(_TABLE).values(
+    {c.key: bindparam(c.key) for c in _TABLE.columns}))
+_COLUMNS = [c.key for c in _TABLE.columns]
+_BY_HASH = prepared.Prepared(select(*_TABLE.columns).where(
+    _TABLE.c.auth_req_id_hash == bindparam("h")))
+_PENDING = prepared.Prepared(select(*_TABLE.columns).where(
+    _TABLE.c.user_id == bindparam("u"), _TABLE.c.status == "pending",
+    _TABLE.c.expires_at > bindparam("now")).order_by(_TABLE.c.created_at.desc()))
+
+
+
+
+def _pending_count(*where) -> prepared.Prepared:
+    return prepared.Prepared(select(func.count(), func.min(_TABLE.c.expires_at)).where(
+        _TABLE.c.status == "pending", _TABLE.c.expires_at > bindparam("now"), *where))
+
+
+_COUNT = {"user": _pending_count(_TABLE.c.user_id == bindparam("v")),
+          "client": _pending_count(_TABLE.c.client_id == bindparam("v")),
+          None: _pending_count()}
 
 
 def add(s: Session, req: CibaRequest) -> CibaRequest:
     s.add(req)
     s.flush()
     return req
+
+
+def insert(db: Database, **values) -> SimpleNamespace:
+    """Store a new request (the hot path of bc-authorize: one prepared INSERT, committed
+    together with those of concurrent requests); returns it as a read-only row."""
+    row = {c.key: None for c in _TABLE.columns}
+    row.update(values)
+    group = db.extras.get("ciba_requests.insert")
+    if group is None:
+        group = db.extras.setdefault("ciba_requests.insert",
+                                     GroupCommit(db.engine, _INSERT_PREPARED))
+    group.insert(row)  # committed (with concurrent requests' rows) when this returns
+    return SimpleNamespace(**row)
+
+
+def find_by_hash(db: Database, auth_req_id_hash: str) -> SimpleNamespace | None:
+    """The request for a token poll, read-only: one indexed read, no lock, no write."""
+    rows = _fetch(db, _BY_HASH, {"h": auth_req_id_hash})
+    return rows[0] if rows else None
+
+
+def _fetch(db: Database, statement: prepared.Prepared, params: dict) -> list[SimpleNamespace]:
+    """Whole rows of a prepared SELECT, as read-only objects with the column names."""
+    with prepared.raw(db.engine) as cursor:
+        cursor.execute(*statement.args(db.engine, params))
+        rows = cursor.fetchall()
+    return [SimpleNamespace(**dict(zip(_COLUMNS, row))) for row in rows]
 
 
 def by_auth_req_id_hash(s: Session, auth_req_id_hash: str, *, lock: bool = False) -> CibaRequest | None:
@@ -33,45 +88,60 @@ def get(s: Session, request_id: str) -> CibaRequest | None:
     return s.get(CibaRequest, request_id)
 
 
-def pending_for_user(s: Session, user_id: str, now: float) -> list[CibaRequest]:
-    return list(s.scalars(select(CibaRequest).where(
-        CibaRequest.user_id == user_id, CibaRequest.status == "pending",
-        CibaRequest.expires_at > now).order_by(CibaRequest.created_at.desc())))
+def pending_for_user(db: Database, user_id: str, now: float) -> list[SimpleNamespace]:
+    """The user's pending requests, newest first, as read-only rows (each device connect)."""
+    return _fetch(db, _PENDING, {"u": user_id, "now": now})
 
 
-def pending_count(s: Session, now: float, *, user_id: str | None = None,
+def pending_count(db: Database, now: float, *, user_id: str | None = None,
                   client_id: str | None = None) -> tuple[int, float | None]:
-    """(number of pending unexpired requests of a user or a client, the soonest expiry)."""
-    q = select(func.count(), func.min(CibaRequest.expires_at)).where(
-        CibaRequest.status == "pending", CibaRequest.expires_at > now)
-    if user_id is not None:
-        q = q.where(CibaRequest.user_id == user_id)
-    if client_id is not None:
-        q = q.where(CibaRequest.client_id == client_id)
-    count, soonest = s.execute(q).one()
+    """(number of pending unexpired requests of a user, a client, or all, the soonest expiry):
+    one prepared read on an index (twice in each bc-authorize, for the pending caps)."""
+    kind, value = (("user", user_id) if user_id is not None else
+                   ("client", client_id) if client_id is not None else (None, None))
+    params = {"now": now} if kind is None else {"v": value, "now": now}
+    with prepared.raw(db.engine) as cursor:
+        cursor.execute(*_COUNT[kind].args(db.engine, params))
+        count, soonest = cursor.fetchone()
     return int(count), soonest
 
 
 def decide(s: Session, request_id: str, status: str, decided_by: str, now: float) -> bool:
     """Atomically move a pending, unexpired request to approved/denied/cancelled; False if
     too late."""
-    result = s.execute(update(CibaRequest).where(
-        CibaRequest.id == request_id, CibaRequest.status == "pending",
-        CibaRequest.expires_at > now).values(status=status, decided_by=decided_by, decided_at=now,
-                                             auth_time=now if status == "approved" else None))
-    return result.rowcount == 1
+    # A table-level statement: no ORM session synchronisation (callers refresh what they hold).
+    return s.connection().execute(_decision(request_id, status, decided_by, now)).rowcount == 1
+
+
+def _decision(request_id: str, status: str, decided_by: str, now: float):
+    return update(_TABLE).where(
+        _TABLE.c.id == request_id, _TABLE.c.status == "pending",
+        _TABLE.c.expires_at > now).values(status=status, decided_by=decided_by, decided_at=now,
+                                          auth_time=now if status == "approved" else None)
+
+
+def finish(db: Database, request_id: str, status: str, decided_by: str, now: float,
+           then: Callable[[Session, SimpleNamespace], None] | None = None,
+           ) -> tuple[bool, SimpleNamespace | None]:
+    """``decide`` in its own transaction, and the request as it is afterwards (read-only):
+    (True, row) when this call decided it, (False, row or None) when it was too late.
+    ``then(session, row)`` runs in the same transaction when this call decided it, for what
+    must commit with the decision (its audit record, its notification)."""
+    with db.session() as s:
+        conn = s.connection()
+        done = conn.execute(_decision(request_id, status, decided_by, now)).rowcount == 1
+        found = conn.execute(select(*_TABLE.columns).where(_TABLE.c.id == request_id)).first()
+        row = SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
+        if done and then is not None:
+            then(s, row)
+    return done, row
 
 
 def mark_exchanged(s: Session, request_id: str) -> bool:
     """Single use of an approved auth_req_id (CIBA §11): only one caller wins."""
-    result = s.execute(update(CibaRequest).where(
-        CibaRequest.id == request_id, CibaRequest.status == "approved").values(status="exchanged"))
+    result = s.connection().execute(update(_TABLE).where(
+        _TABLE.c.id == request_id, _TABLE.c.status == "approved").values(status="exchanged"))
     return result.rowcount == 1
-
-
-def record_poll(s: Session, req: CibaRequest, now: float, interval: int) -> None:
-    req.last_poll_at = now
-    req.interval = interval
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import migrate
+from . import migrate, versions
 
 
 class Database:
@@ -30,6 +30,9 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Per-database helpers of the repositories (e.g. a group commit), made on first use.
+        self.extras: dict[str, object] = {}
+        versions.install(self._sessions)
 
     def create_all(self) -> None:
         """Bring the schema to this release's (Alembic, under a lock; see migrate.py)."""
@@ -57,8 +60,11 @@ class Database:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets several provider processes read while one writes; busy_timeout waits for locks.
+    # synchronous=NORMAL: in WAL mode a commit survives a killed process (kill -9), only a
+    # power loss may undo the last commits; FULL would fsync on every commit.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

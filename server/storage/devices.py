@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from .models import Device, EnrollmentCode, User
@@ -80,5 +80,15 @@ def revoked_since(s: Session, since: float) -> list[str]:
                                                   Device.revoked_at >= since)))
 
 
+def touch_many(s: Session, seen: dict[str, float]) -> None:
+    """last_seen_at for several devices in one statement (executemany)."""
+    s.connection().execute(
+        update(Device.__table__).where(Device.__table__.c.id == bindparam("device_id"))
+        .values(last_seen_at=bindparam("seen_at")),
+        [{"device_id": d, "seen_at": t} for d, t in seen.items()])
+
+
 def touch(s: Session, device_id: str, now: float) -> None:
-    s.execute(update(Device).where(Device.id == device_id).values(last_seen_at=now))
+    # last_seen_at is shown to people only: no cache depends on it (versions.py).
+    s.execute(update(Device).where(Device.id == device_id).values(last_seen_at=now),
+              execution_options={"directory_neutral": True})

@@ -33,6 +33,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
+from . import versions
 from .models import Base
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
                 command.stamp(cfg, "head")
             else:
                 command.upgrade(cfg, "head")
+            versions.ensure_row_on(conn)  # 0006 makes it too; create_all + stamp does not
             conn.commit()
             log.info("database schema upgraded from %s to %s", before or "none", head())
         return before, head()

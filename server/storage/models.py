@@ -202,6 +202,16 @@ class GotifyAccount(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class CacheVersion(Base):
+    """A counter bumped in the same transaction as every write to users, clients or devices;
+    each process keeps its caches of them while the counter it read is unchanged
+    (server/storage/versions.py)."""
+
+    __tablename__ = "cache_versions"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class PushFailure(Base):
     """A push channel's failed delivery, for the operator page; newest kept, bounded."""
 

@@ -29,8 +29,7 @@ def ciba_approval():
     action = form.get("action")
     if not form.get("auth_req_id") or action not in ("allow", "deny"):
         raise errors.InvalidRequestError("auth_req_id and action=allow|deny are required")
-    with p.db.session() as s:
-        req = ciba_requests.by_auth_req_id_hash(s, digest(form["auth_req_id"]))
+    req = ciba_requests.find_by_hash(p.db, digest(form["auth_req_id"]))
     if req is None:
         raise errors.InvalidRequestError("Unknown auth_req_id")
     outcome = decide(p, req.id, action == "allow", "testing")

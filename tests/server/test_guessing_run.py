@@ -6,7 +6,6 @@ the audit log shows which guesses were never even checked."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 
@@ -35,13 +34,10 @@ def attempt(base: str, password: str) -> requests.Response:
 
 
 @pytest.mark.parametrize("store", ["database", "redis"])
-def test_a_guessing_run_is_stopped_across_processes(tmp_path, store):
+def test_a_guessing_run_is_stopped_across_processes(tmp_path, request, store):
     env = dict(LIMITS)
     if store == "redis":
-        url = os.environ.get("CIBA_TEST_REDIS_URL")
-        if not url:
-            pytest.skip("CIBA_TEST_REDIS_URL is not set")
-        env["CIBA_REDIS_URL"] = url
+        env["CIBA_REDIS_URL"] = request.getfixturevalue("redis_url")
     issuer = f"http://op-{uuid.uuid4().hex[:8]}.test"  # its own Redis namespace
     instance = tmp_path / "instance"
     with ProviderProcess(tmp_path / "a", instance=instance, env=env, name="a",

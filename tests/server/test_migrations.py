@@ -46,6 +46,7 @@ def test_the_revisions_build_the_schema_of_models_py(empty_url):
         conn.commit()
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                 Base.metadata)
+        assert _directory_version(conn) == 1  # 0006 made the row the caches depend on
     engine.dispose()
     assert diff == [], f"models.py and the migrations differ; add a revision: {diff}"
 
@@ -57,7 +58,14 @@ def test_a_fresh_database_is_created_and_stamped_at_head(empty_url):
     with engine.connect() as conn:
         assert migrate.current(conn) == migrate.head()
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert _directory_version(conn) == 1  # create_all + stamp: made by migrate.upgrade
     engine.dispose()
+
+
+def _directory_version(conn) -> int:
+    """The row of server/storage/versions.py (issue 9's caches)."""
+    return conn.execute(text("SELECT version FROM cache_versions WHERE name = 'directory'")
+                        ).scalar_one()
 
 
 def _client_basic(client_id: str, secret: str) -> dict:
@@ -81,6 +89,7 @@ def _works_after_upgrade(app) -> None:
         assert {"client_uri", "logo_uri"} <= columns
         assert conn.execute(text("SELECT password_hash FROM users")).scalar_one() \
             .startswith("$argon2id$")
+        assert _directory_version(conn) >= 1
 
 
 def test_the_previous_release_sqlite_instance_upgrades(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 
 import pytest
@@ -47,13 +46,12 @@ def test_readyz_is_503_when_redis_is_unreachable(tmp_path):
     assert r.get_json()["checks"]["redis"].startswith("unreachable")
 
 
-@pytest.mark.skipif(not os.environ.get("CIBA_TEST_REDIS_URL"), reason="no Redis server")
-def test_readyz_with_a_real_redis(tmp_path):
+def test_readyz_with_a_real_redis(tmp_path, redis_url):
     from server import create_app
     from server.config import Settings
 
     app = create_app(Settings(instance_path=str(tmp_path / "i"), issuer="http://op.test",
-                              redis_url=os.environ["CIBA_TEST_REDIS_URL"]))
+                              redis_url=redis_url))
     r = app.test_client().get("/readyz")
     assert r.status_code == 200 and r.get_json()["checks"] == {"database": "ok", "redis": "ok"}
 

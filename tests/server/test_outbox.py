@@ -258,3 +258,40 @@ def test_a_loop_only_woken_by_a_decision_ends_when_nothing_is_left(http, provide
                          client_notification_token="t")
     decide_request(provider, second)  # wakes a new loop
     assert callback.wait_for(2)[1]["body"] == {"auth_req_id": second}
+
+
+@pytest.mark.parametrize("approve", [True, False])
+def test_decision_audit_and_delivery_commit_together(http, provider, alice, make_client,
+                                                     outbox, callback, monkeypatch, approve):
+    """One transaction (ciba_requests.finish): a delivery that cannot be stored undoes the
+    decision and its audit record, so the request stays pending and can still be decided."""
+    from server.oauth import delivery
+    from server.storage import audit as audit_repo
+
+    def decisions_audited(s) -> list[str]:
+        return [r.event for r in audit_repo.newest(s, audit_repo.AuditFilter(client_id="ping"))
+                if r.event.startswith("request_")]
+
+    creds = make(make_client, "ping", callback)
+    req = auth_req_id(http, creds, client_notification_token="ping-token")
+    original = delivery.enqueue
+
+    def broken(*args, **kwargs):
+        original(*args, **kwargs)
+        raise RuntimeError("the outbox row could not be stored")
+
+    monkeypatch.setattr(delivery, "enqueue", broken)
+    with pytest.raises(RuntimeError):
+        decide_request(provider, req, approve=approve)
+    with provider.db.session() as s:
+        assert ciba_requests.by_auth_req_id_hash(s, digest(req)).status == "pending"
+        assert not decisions_audited(s)
+    assert rows(provider) == []
+    monkeypatch.setattr(delivery, "enqueue", original)
+    decide_request(provider, req, approve=approve)
+    with provider.db.session() as s:
+        status = ciba_requests.by_auth_req_id_hash(s, digest(req)).status
+        events = decisions_audited(s)
+    assert status == ("approved" if approve else "denied")
+    assert events == ["request_approved" if approve else "request_denied"]
+    assert len(rows(provider)) == 1

@@ -5,7 +5,6 @@ database and through Redis; sign-out is a POST with the CSRF token."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 
@@ -175,13 +174,10 @@ def test_the_delay_schedule(count, expected):
     assert locked is (count == 10)
 
 
-def test_redis_counters_follow_the_same_rule():
-    url = os.environ.get("CIBA_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("CIBA_TEST_REDIS_URL is not set")
+def test_redis_counters_follow_the_same_rule(redis_url):
     policy = Policy(delay_after=3, max_failures=10, window=900, lockout=900, max_delay=60)
-    counters = RedisCounters(url, "test-" + uuid.uuid4().hex)
-    other_process = RedisCounters(url, counters._prefix.removesuffix(":signin:"))
+    counters = RedisCounters(redis_url, "test-" + uuid.uuid4().hex)
+    other_process = RedisCounters(redis_url, counters._prefix.removesuffix(":signin:"))
     clock = FrozenClock(1_000_000.0)
     key = "signin:account:u1"
     try:

@@ -177,6 +177,7 @@ class ProviderProcess:
         self.log_path = self.workdir / f"{name}-{self.port}.log"
         self.process: Process | None = None
         self.verify: bool | str = True  # the CA bundle for an https provider (subclasses)
+        self.cwd = ROOT  # where the server starts (another folder: the installed package)
 
     # -- environment ---------------------------------------------------------------------------
     def environ(self) -> dict[str, str]:
@@ -219,7 +220,7 @@ class ProviderProcess:
 
     def start(self, timeout: float = 60) -> "ProviderProcess":
         self.instance.mkdir(parents=True, exist_ok=True)
-        self.process = Process(self.command(), env=self.environ(), cwd=str(ROOT),
+        self.process = Process(self.command(), env=self.environ(), cwd=str(self.cwd),
                                log_path=self.log_path)
         try:
             wait_http(self.url("/.well-known/openid-configuration"), timeout, self.process,

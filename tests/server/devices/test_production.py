@@ -4,40 +4,13 @@ connected to another, and a revocation from the CLI drops the socket at once."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 
-from tests.support.provider_process import ProviderProcess, free_port
+from tests.support.provider_process import ProviderProcess
 
 from .realworld import Phone, bc_authorize, poll_tokens, seed
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    pytest.importorskip("redis")
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-    import time
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
 
 
 def _enroll(op: ProviderProcess, username: str = "alice") -> Phone:

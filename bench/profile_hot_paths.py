@@ -1,0 +1,104 @@
+"""Where a bc-authorize and a pending token poll spend their time, in-process (no HTTP server,
+no load generator): microseconds per call and the share of own time by package.
+
+    python bench/profile_hot_paths.py [--calls 2000] [--database-url URL] [--top 15]
+
+The app is called through WSGI (Flask's test client), so the figures include Flask and
+werkzeug but not the server's HTTP parsing. Run under ``py-spy record`` for flame graphs of
+the real server; this script gives the numbers for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import targets as t  # noqa: E402
+
+GROUPS = ("sqlalchemy", "werkzeug", "flask", "authlib", "joserfc", "cryptography", "sqlite3",
+          "psycopg", "json", "server", "redis")
+
+
+def group_of(filename: str) -> str:
+    if "/server/" in filename and "site-packages" not in filename:
+        return "ours (server/)"
+    for name in GROUPS:
+        if f"/{name}/" in filename or filename.startswith(f"<{name}"):
+            return name
+    if filename.startswith("~") or filename.startswith("<built-in"):
+        return "builtins/C"
+    return "python stdlib/other"
+
+
+def shares(stats: pstats.Stats) -> list[tuple[str, float]]:
+    own: dict[str, float] = defaultdict(float)
+    for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        own[group_of(filename)] += tottime
+    total = sum(own.values()) or 1.0
+    return sorted(((g, v / total) for g, v in own.items()), key=lambda x: -x[1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--database-url", default="")
+    ap.add_argument("--top", type=int, default=12)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ciba-profile-") as tmp:
+        instance = Path(tmp) / "instance"
+        t.prepare_ours(instance, "http://op.bench", args.database_url)
+        from server import create_app
+        from server.config import Settings
+
+        app = create_app(Settings(instance_path=str(instance), issuer="http://op.bench",
+                                  database_url=args.database_url, secret_key="bench-secret-key"))
+        http = app.test_client()
+        headers = {"Authorization": t.basic_auth(),
+                   "Content-Type": "application/x-www-form-urlencoded"}
+
+        def bc():
+            r = http.post("/bc-authorize", data=t.BC_BODY, headers=headers)
+            assert r.status_code == 200, r.text
+            return r.json["auth_req_id"]
+
+        ids = [bc() for _ in range(200)]
+        polls = [f"grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&auth_req_id={i}"
+                 for i in ids]
+
+        def poll(n=[0]):
+            n[0] += 1
+            r = http.post("/token", data=polls[n[0] % len(polls)], headers=headers)
+            assert r.status_code == 400, r.text
+
+        for name, call in (("bc-authorize", bc), ("pending poll", poll)):
+            for _ in range(200):
+                call()  # warm
+            started = time.perf_counter()
+            for _ in range(args.calls):
+                call()
+            per_call = (time.perf_counter() - started) / args.calls * 1e6
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(args.calls):
+                call()
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            print(f"\n## {name}: {per_call:.0f} µs per call ({1e6 / per_call:.0f}/s on one "
+                  "core, in-process)\n")
+            print("own time by package: " + ", ".join(
+                f"{g} {s:.0%}" for g, s in shares(stats) if s >= 0.01))
+            print()
+            stats.sort_stats("tottime").print_stats(args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The directory version: one counter in the database that every write to users, clients or
+devices bumps in its own transaction, so that every process (gunicorn workers, other hosts, the
+CLI) can keep caches of those rows and drop them as soon as anything changed.
+
+Writes are caught here, in the storage layer, by SQLAlchemy session events: a flush with a new,
+changed or deleted User, Client or Device, and an ORM-enabled INSERT/UPDATE/DELETE statement on
+their tables, bump the counter in the same transaction. Callers need do nothing; a statement
+that changes nothing cached (a device's last_seen_at) says so with the execution option
+``directory_neutral=True``.
+
+Readers call ``current(db)``: one indexed read of one row. Inside a request scope
+(``request_scope()``, opened by the web layer for each HTTP request) the value read first is
+reused for the rest of the request, so a request sees one consistent directory.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Iterator
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import prepared
+from .models import CacheVersion, Client, Device, User
+
+if TYPE_CHECKING:
+    from .db import Database
+
+NAME = "directory"
+CACHED = (User, Client, Device)
+CACHED_TABLES = frozenset(m.__tablename__ for m in CACHED)
+#: Columns whose change no cache depends on.
+NEUTRAL_COLUMNS = {Device: {"last_seen_at"}}
+
+_scoped: ContextVar[dict | None] = ContextVar("ciba_directory_scope", default=None)
+
+_BUMP = update(CacheVersion).where(CacheVersion.name == NAME).values(
+    version=CacheVersion.version + 1)
+_READ = select(CacheVersion.version).where(CacheVersion.name == NAME)
+_READ_SQL = f"SELECT version FROM cache_versions WHERE name = '{NAME}'"
+
+
+def ensure_row(db: "Database") -> None:
+    try:
+        with db.engine.begin() as conn:
+            ensure_row_on(conn)
+    except IntegrityError:  # another process made it first
+        pass
+
+
+def ensure_row_on(connection: Connection) -> None:
+    """Make the version row in the caller's transaction (a schema made or upgraded)."""
+    if connection.execute(_READ).first() is None:
+        connection.execute(insert(CacheVersion).values(name=NAME, version=1))
+
+
+def current(db: "Database", fresh: bool = False) -> int:
+    """The directory version, read once per request scope (or on every call outside one);
+    ``fresh`` reads it again (a long-lived request, such as a WebSocket, that must see a change
+    made since it began)."""
+    scope = _scoped.get()
+    if scope is not None and db in scope and not fresh:
+        return scope[db]
+    # The raw DBAPI connection from the pool: this runs on every request, and one
+    # prepared one-row read is all it needs.
+    with prepared.raw(db.engine) as cursor:
+        cursor.execute(_READ_SQL)
+        row = cursor.fetchone()
+    value = row[0] if row else 0
+    if scope is not None:
+        scope[db] = value
+    return value
+
+
+@contextmanager
+def request_scope() -> Iterator[None]:
+    token = _scoped.set({})
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
+
+
+def begin_request() -> object:
+    """For frameworks with separate before/after hooks: ``end_request(begin_request())``."""
+    return _scoped.set({})
+
+
+def end_request(token) -> None:
+    try:
+        _scoped.reset(token)
+    except (ValueError, RuntimeError):  # reset from another context: just clear it
+        _scoped.set(None)
+
+
+def install(sessions: sessionmaker) -> None:
+    """Bump the version on every write to a cached table through these sessions."""
+    event.listen(sessions, "before_flush", _before_flush)
+    event.listen(sessions, "do_orm_execute", _on_execute)
+
+
+def _changes_cached(session: Session) -> bool:
+    for obj in session.new | session.deleted:
+        if isinstance(obj, CACHED):
+            return True
+    for obj in session.dirty:
+        if not isinstance(obj, CACHED) or not session.is_modified(obj):
+            continue
+        neutral = NEUTRAL_COLUMNS.get(type(obj), set())
+        state = obj.__dict__.get("_sa_instance_state")
+        changed = {a.key for a in state.attrs if a.history.has_changes()} if state else {""}
+        if changed - neutral:
+            return True
+    return False
+
+
+def _bump(connection) -> None:
+    if connection.execute(_BUMP).rowcount == 0:  # a database made without ensure_row
+        connection.execute(insert(CacheVersion).values(name=NAME, version=2))
+
+
+def _before_flush(session: Session, _context, _instances) -> None:
+    if _changes_cached(session):
+        _bump(session.connection())
+
+
+def _on_execute(state) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    if state.execution_options.get("directory_neutral"):
+        return
+    table = getattr(state.statement, "table", None)
+    if table is not None and getattr(table, "name", None) in CACHED_TABLES:
+        _bump(state.session.connection())
