@@ -2,9 +2,11 @@
 
 Every ``interval`` seconds:
 
-- expired requests are withdrawn (``oauth.decisions.sweep_expired``: marks them expired and sends
-  ``request_resolved``). Several processes may run this loop; a lease in storage (a single-use
-  key per time slot) lets only one of them sweep per slot, so devices hear each expiry once;
+- expired requests are withdrawn (``oauth.decisions.sweep_expired_once_per``: marks them expired
+  and sends ``request_resolved``). Several processes may run this loop, and every serving
+  process's outbox loop runs it too (so expiry is noticed without devices); a lease in storage
+  (a single-use key per time slot) lets only one of them sweep per slot, so devices hear each
+  expiry once;
 - devices revoked by another process that could not reach this one (the CLI without Redis) are
   dropped from this process's hub;
 - old single-use markers are purged now and then.
@@ -21,7 +23,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..notify.hub import Hub
-from ..oauth.decisions import sweep_expired
+from ..oauth.decisions import sweep_expired_once_per
 from ..storage import devices as device_repo, replay
 
 if TYPE_CHECKING:
@@ -63,11 +65,7 @@ class Housekeeper:
     def tick(self) -> dict:
         now = self.p.clock.now()
         done = {"expired": 0, "dropped": 0}
-        slot = int(now // self.interval)
-        with self.p.db.session() as s:
-            won = replay.use_once(s, f"lease:sweep_expired:{slot}", now + 60 * self.interval, now)
-        if won:
-            done["expired"] = sweep_expired(self.p)
+        done["expired"] = sweep_expired_once_per(self.p, self.interval)
         if len(self.hub):
             since, self._revoked_checked = self._revoked_checked - 5 * self.interval, now
             with self.p.db.session() as s:

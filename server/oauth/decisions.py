@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..storage import ciba_requests
+from ..storage import ciba_requests, replay
 from ..storage.models import CibaRequest
 from . import delivery
 
@@ -79,8 +79,25 @@ def state_of(req: CibaRequest, now: float) -> str:
     return req.status
 
 
+#: Seconds between sweeps of expired requests (a serving process's loop, oauth/outbox.py).
+SWEEP_EVERY = 2.0
+
+
+def sweep_expired_once_per(provider: "Provider", every: float = SWEEP_EVERY) -> int:
+    """``sweep_expired`` by one process per time slot of ``every`` seconds, however many run
+    a loop that calls this (each outbox loop, each device housekeeper): a single-use lease key
+    in storage per slot, so devices and clients hear of each expiry once."""
+    now = provider.clock.now()
+    slot = int(now // every)
+    if not replay.use_once_now(provider.db, f"lease:sweep_expired:{slot}", now + 60 * every,
+                               now):
+        return 0
+    return sweep_expired(provider)
+
+
 def sweep_expired(provider: "Provider") -> int:
-    """Mark pending requests past their expiry and withdraw them from devices."""
+    """Mark pending requests past their expiry, withdraw them from devices, and tell ping and
+    push clients (CIBA §12 expired_token, through the outbox)."""
     now = provider.clock.now()
     with provider.db.session() as s:
         rows = ciba_requests.expired_pending(s, now)

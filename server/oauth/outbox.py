@@ -3,9 +3,11 @@
 Every serving process runs one loop (a daemon thread; a greenlet under gevent), started by
 ``start()``. It wakes at once when this process makes a decision, and otherwise looks for due
 rows every ``poll_interval`` seconds, which is how deliveries decided elsewhere, retries, and
-rows left over from before a restart are picked up. A process that never called ``start()``
-(a CLI command, a test app) runs the loop only from its first decision until nothing is left
-to send. A step:
+rows left over from before a restart are picked up. The started loop also sweeps expired
+requests (decisions.sweep_expired_once_per, one process per slot), so that push and ping clients
+hear of an expiry (CIBA §12 expired_token) whether or not any device is connected. A process
+that never called ``start()`` (a CLI command, a test app) runs the loop only from its first
+decision until nothing is left to send, and sweeps nothing. A step:
 
 1. claims due rows with a lease (storage/outbox.py), so several processes never send the same
    row at once;
@@ -23,6 +25,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -30,7 +33,7 @@ import requests
 
 from .. import metrics
 from ..storage import outbox as outbox_repo
-from . import delivery
+from . import decisions, delivery
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -63,6 +66,7 @@ class Outbox:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._swept_at = 0.0  # time.monotonic() of this loop's last sweep of expired requests
 
     # -- the decision listener ------------------------------------------------------------------
     def __call__(self, req: "CibaRequest") -> None:
@@ -100,6 +104,8 @@ class Outbox:
             if self._stop.is_set():
                 return
             try:
+                if self._persistent:
+                    self._sweep()
                 sent = 0
                 while not self._stop.is_set():
                     done = self.step()
@@ -115,6 +121,16 @@ class Outbox:
                     if not self._wake.is_set():
                         self._thread = None
                         return
+
+    def _sweep(self) -> None:
+        """Expired requests marked and announced (their notifications queued for this loop)."""
+        if time.monotonic() - self._swept_at < decisions.SWEEP_EVERY:
+            return
+        self._swept_at = time.monotonic()
+        try:
+            decisions.sweep_expired_once_per(self.p)
+        except Exception:
+            log.exception("sweeping expired requests failed")
 
     def _pending(self) -> bool:
         with self.p.db.session() as s:
