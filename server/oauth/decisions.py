@@ -8,10 +8,12 @@ from enum import Enum
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Callable
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .. import audit
 from ..storage import ciba_requests, replay
+from ..storage.db import insert_now
 from ..storage.models import CibaRequest
 from . import delivery
 
@@ -61,14 +63,18 @@ def cancel(provider: "Provider", request_id: str, cancelled_by: str) -> Outcome:
     return Outcome.CANCELLED
 
 
-def _recorded(provider: "Provider", actor: str) -> Callable[[Session, SimpleNamespace], None]:
-    """What commits with a decision, in its transaction: the audit record, and the ping or
-    push notification (issue 10's outbox), so a crash can lose neither."""
-    def record(s: Session, req: SimpleNamespace) -> None:
+def _recorded(provider: "Provider", actor: str) -> Callable[[Connection, SimpleNamespace], None]:
+    """What commits with a decision, in its transaction: the audit record (one Core INSERT),
+    and for ping and push clients the notification (issue 10's outbox), so a crash can lose
+    neither."""
+    def record(conn: Connection, req: SimpleNamespace) -> None:
         now = req.decided_at
-        s.add(audit.entry(f"request_{req.status}", actor, now, user_id=req.user_id,
-                          client_id=req.client_id, request=req.id))
-        delivery.enqueue(provider, s, req, now)
+        insert_now(conn, audit.entry(f"request_{req.status}", actor, now, user_id=req.user_id,
+                                     client_id=req.client_id, request=req.id))
+        if delivery.wanted(req):
+            with Session(bind=conn) as s:  # joins the decision's transaction
+                delivery.enqueue(provider, s, req, now)
+                s.flush()
     return record
 
 

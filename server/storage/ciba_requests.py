@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Callable
 
 from sqlalchemy import bindparam, func, insert as sql_insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from . import prepared
@@ -121,19 +122,18 @@ def _decision(request_id: str, status: str, decided_by: str, now: float):
 
 
 def finish(db: Database, request_id: str, status: str, decided_by: str, now: float,
-           then: Callable[[Session, SimpleNamespace], None] | None = None,
+           then: Callable[[Connection, SimpleNamespace], None] | None = None,
            ) -> tuple[bool, SimpleNamespace | None]:
-    """``decide`` in its own transaction, and the request as it is afterwards (read-only):
-    (True, row) when this call decided it, (False, row or None) when it was too late.
-    ``then(session, row)`` runs in the same transaction when this call decided it, for what
-    must commit with the decision (its audit record, its notification)."""
-    with db.session() as s:
-        conn = s.connection()
+    """``decide`` in its own short Core transaction, and the request as it is afterwards
+    (read-only): (True, row) when this call decided it, (False, row or None) when it was too
+    late. ``then(connection, row)`` runs in the same transaction when this call decided it, for
+    what must commit with the decision (its audit record, its notification)."""
+    with db.engine.begin() as conn:
         done = conn.execute(_decision(request_id, status, decided_by, now)).rowcount == 1
         found = conn.execute(select(*_TABLE.columns).where(_TABLE.c.id == request_id)).first()
         row = SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
         if done and then is not None:
-            then(s, row)
+            then(conn, row)
     return done, row
 
 
