@@ -6,6 +6,10 @@ no load generator): microseconds per call and the share of own time by package.
 The app is called through WSGI (Flask's test client), so the figures include Flask and
 werkzeug but not the server's HTTP parsing. Run under ``py-spy record`` for flame graphs of
 the real server; this script gives the numbers for docs/performance.md.
+
+The pending caps are off for those loops (they pile requests on one user, targets.NO_CAPS); the
+last figures are what the caps' two counts add to each bc-authorize: with few pending requests,
+and with the user at 9 and the client at 999, just under the default caps.
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ def main() -> int:
         from server.config import Settings
 
         app = create_app(Settings(instance_path=str(instance), issuer="http://op.bench",
-                                  database_url=args.database_url, secret_key="bench-secret-key"))
+                                  database_url=args.database_url, secret_key="bench-secret-key",
+                                  max_pending_per_user=0, max_pending_per_client=0))
         http = app.test_client()
         headers = {"Authorization": t.basic_auth(),
                    "Content-Type": "application/x-www-form-urlencoded"}
@@ -97,7 +102,42 @@ def main() -> int:
                 f"{g} {s:.0%}" for g, s in shares(stats) if s >= 0.01))
             print()
             stats.sort_stats("tottime").print_stats(args.top)
+        caps_cost(app.extensions["ciba"], args.calls)
     return 0
+
+
+def caps_cost(provider, calls: int) -> None:
+    """µs of limits.check_pending_caps (two prepared counts) per bc-authorize: with few pending
+    requests, and with the user at 9 and the client at 999, just under the default caps."""
+    import dataclasses
+    import uuid
+
+    from server.admin import add_user
+    from server.oauth.limits import check_pending_caps
+    from server.storage import ciba_requests
+    from server.storage.models import CibaRequest
+
+    now = provider.clock.now()
+    alice = provider.find_user("alice")
+    bob = add_user(provider, "bob", "bob-password")
+    settings = dataclasses.replace(provider.settings, max_pending_per_user=10,
+                                   max_pending_per_client=1000)
+    for mine, client_total in ((1, 20), (9, 999)):
+        with provider.db.session() as s:
+            s.query(CibaRequest).delete()
+        for n in range(client_total):
+            ciba_requests.insert(
+                provider.db, id=uuid.uuid4().hex, auth_req_id_hash=uuid.uuid4().hex * 2,
+                device_request_id=uuid.uuid4().hex, client_id=t.CLIENT_ID,
+                user_id=alice.id if n < mine else bob.id, scope="openid",
+                delivery_mode="poll", created_at=now, expires_at=now + 300, interval=5,
+                approval_token_hash=uuid.uuid4().hex, status="pending")
+        started = time.perf_counter()
+        for _ in range(calls):
+            check_pending_caps(provider.db, settings, t.CLIENT_ID, alice.id, now)
+        per_call = (time.perf_counter() - started) / calls * 1e6
+        print(f"\n## pending caps, user at {mine} and client at {client_total} pending: "
+              f"{per_call:.0f} µs per bc-authorize")
 
 
 if __name__ == "__main__":
