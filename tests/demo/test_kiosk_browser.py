@@ -1,16 +1,16 @@
 """The kiosk in a real browser against ``ciba-provider demo``: approve, deny, expire, unknown
-user; screenshots of the three main states go to assets/screenshots/."""
+user; screenshots of the three main states (to assets/screenshots/ with CIBA_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.support.screenshots import screenshot_path
+
 pytestmark = pytest.mark.slow
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 BINDING = re.compile(r"^LIB-4 · [2-9A-HJKMNP-TV-Z]{4}$")
 
 
@@ -40,18 +40,17 @@ def sign_in(page, hint: str = "alice") -> str:
     return message
 
 
-def test_approve_shows_the_loans(kiosk, phone):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-start.png"))
+def test_approve_shows_the_loans(kiosk, phone, tmp_path):
+    kiosk.screenshot(path=str(screenshot_path("kiosk-start.png", tmp_path)))
     message = sign_in(kiosk)
-    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-waiting.png"))
+    kiosk.screenshot(path=str(screenshot_path("kiosk-waiting.png", tmp_path)))
     phone.decide(message, "accept")
     kiosk.wait_for_selector("#screen-welcome:not([hidden])", timeout=15000)
     assert kiosk.text_content("#welcome-title") == "Welcome, Alice Liddell"
     loans = kiosk.locator("#loans li")
     assert loans.count() >= 2
     assert "Due" in loans.first.text_content()
-    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-welcome.png"))
+    kiosk.screenshot(path=str(screenshot_path("kiosk-welcome.png", tmp_path)))
     kiosk.click("#done-button")
     kiosk.wait_for_selector("#screen-start:not([hidden])")
     assert kiosk.input_value("#login-hint") == ""

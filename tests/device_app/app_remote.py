@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.screenshots import screenshot_path
+
 HERE = Path(__file__).resolve().parent
 XVFB_SCREEN = "-screen 0 1024x900x24"
 
@@ -88,8 +90,6 @@ class AppRemote:
 
 
 # helpers for the tests that drive the app ------------------------------------------------
-SCREENSHOTS = HERE.parents[1] / "assets" / "screenshots"
-
 
 def connected(state: dict) -> bool:
     return state["connection"].endswith("Connected")
@@ -108,7 +108,7 @@ def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: b
     state = app.wait_state(lambda s: s["screen"] == "welcome")
     assert not state["accounts"]
     if screenshot:
-        app.call("screenshot", path=str(SCREENSHOTS / "welcome.png"))
+        app.call("screenshot", path=str(screenshot_path("welcome.png", tmp_path)))
     app.press(f"push_{push}")
     app.press("open_image_button")
     app.wait_state(lambda s: s["popups"] == ["FileChooserPopup"])

@@ -3,7 +3,8 @@
 A client sends bc-authorize; the app (started as a subprocess under xvfb-run, remote-controlled
 by app_driver.py) receives the request; the test presses the real Accept or Deny button with a
 touch event; the client polls /token and gets its tokens or access_denied. Screenshots of the
-welcome screen, Home with a pending request and the history go to assets/screenshots/.
+welcome screen, Home with a pending request and the history go to assets/screenshots/ when
+CIBA_SCREENSHOTS=1 (tests/support/screenshots.py), else to the test's tmp folder.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app_remote import SCREENSHOTS, card_for, connected, enroll_from_qr_image
+from app_remote import card_for, connected, enroll_from_qr_image
 from device_app.core.qr import decode_file
+from tests.support.screenshots import screenshot_path
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +33,7 @@ def test_enroll_accept_and_the_client_gets_tokens(app, provider, tmp_path):
     assert card["client_name"] == "Library kiosk"
     assert card["countdown"].startswith("Expires in")
     assert card["scopes"].count("•") == 3
-    app.call("screenshot", path=str(SCREENSHOTS / "home.png"))
+    app.call("screenshot", path=str(screenshot_path("home.png", tmp_path)))
 
     app.press("accept_button", card=card["request_id"])
     status, tokens = provider.poll_tokens(auth_req_id)
@@ -50,7 +52,7 @@ def test_enroll_accept_and_the_client_gets_tokens(app, provider, tmp_path):
     assert [h["outcome"] for h in state["history"]] == ["denied", "approved"]
     app.press("nav_history")
     app.wait_state(lambda s: s["screen"] == "history")
-    app.call("screenshot", path=str(SCREENSHOTS / "history.png"))
+    app.call("screenshot", path=str(screenshot_path("history.png", tmp_path)))
     assert_nothing_secret_logged(app, tmp_path)
 
 
