@@ -35,10 +35,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from .web import account, approval, ciba, errors, oidc, testing
+    from .web import account, approval, cancel, ciba, errors, oidc, testing
 
     errors.register(app)
-    for module in (oidc, ciba, approval, account):
+    for module in (oidc, ciba, cancel, approval, account):
         app.register_blueprint(module.bp)
     if settings.automated_approval_token:
         log.warning("CIBA_AUTOMATED_APPROVAL_TOKEN is set: POST /testing/ciba-approval can approve "

@@ -89,7 +89,7 @@ class Provider:
 
     def assertion_audiences(self) -> list[str]:
         return [self.issuer, self.endpoint("/token"), self.endpoint("/bc-authorize"),
-                self.endpoint("/introspect"), self.endpoint("/revoke")]
+                self.endpoint("/introspect"), self.endpoint("/revoke"), self.endpoint("/bc-cancel")]
 
     # -- channels ----------------------------------------------------------------------------
     def channel_mode_for(self, user: User) -> str:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-OUTCOMES = ("approved", "denied", "expired", "failed")
+OUTCOMES = ("approved", "denied", "cancelled", "expired", "failed")
 HISTORY_LIMIT = 200
 
 

@@ -17,8 +17,10 @@ TEXT = (0.106, 0.122, 0.141, 1)
 MUTED = (0.376, 0.420, 0.478, 1)
 WHITE = (1, 1, 1, 1)
 
-OUTCOME_COLOURS = {"approved": ACCEPT, "denied": DENY, "expired": MUTED, "failed": WARN}
-OUTCOME_WORDS = {"approved": "Approved", "denied": "Denied", "expired": "Expired", "failed": "Failed"}
+OUTCOME_COLOURS = {"approved": ACCEPT, "denied": DENY, "cancelled": MUTED, "expired": MUTED,
+                   "failed": WARN}
+OUTCOME_WORDS = {"approved": "Approved", "denied": "Denied", "cancelled": "Cancelled",
+                 "expired": "Expired", "failed": "Failed"}
 
 STATE_WORDS = {
     "connected": "Connected",

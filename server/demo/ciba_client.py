@@ -21,6 +21,8 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 TIMEOUT = 10.0
+#: Discovery name of the provider's client-initiated cancel endpoint (an extension).
+CANCEL_ENDPOINT = "ciba_stack_backchannel_cancel_endpoint"
 
 #: What each CIBA error code means, in words for a person (CIBA §11, §13; RFC 6749 §5.2).
 ERROR_MEANINGS = {
@@ -150,6 +152,18 @@ class CibaClient:
         """One token request with the CIBA grant (CIBA §10.1); raises CibaError when not ready."""
         return self._post(self.metadata["token_endpoint"],
                           {"grant_type": CIBA_GRANT_TYPE, "auth_req_id": auth_req_id})
+
+    def cancel(self, auth_req_id: str) -> bool:
+        """Withdraw our pending request (this provider's extension, advertised in discovery as
+        ``ciba_stack_backchannel_cancel_endpoint``); False when the provider offers none.
+
+        Raises CibaError when the provider refuses (e.g. ``invalid_grant``: already decided).
+        """
+        endpoint = self.metadata.get(CANCEL_ENDPOINT)
+        if not endpoint:
+            return False
+        self._post(endpoint, {"auth_req_id": auth_req_id})
+        return True
 
     def revoke(self, token: str, token_type_hint: str = "access_token") -> None:
         """RFC 7009 revocation, when the provider advertises it."""

@@ -49,6 +49,9 @@ class KioskConfig:
     requested_expiry: int | None = 120
     scope: str = "openid profile email"
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: Shown under "Check your phone", for people whose phone shows nothing (no app linked yet).
+    no_device_help: str = ("Nothing on your phone? Link the authenticator app to your account "
+                           "first, or ask at the desk.")
 
 
 class Kiosk:
@@ -136,7 +139,7 @@ def create_kiosk_app(config: KioskConfig) -> Flask:
     @app.get("/")
     def page():
         return render_template("kiosk.html", library_name=config.library_name,
-                               label=config.label)
+                               label=config.label, no_device_help=config.no_device_help)
 
     @app.post("/api/login")
     def login():

@@ -45,7 +45,7 @@ def register(app: Flask) -> None:
 
 def _wants_json() -> bool:
     return not request.accept_mimetypes.accept_html or request.path.startswith(
-        ("/token", "/bc-authorize", "/introspect", "/revoke", "/userinfo", "/device", "/testing"))
+        ("/token", "/bc-authorize", "/bc-cancel", "/introspect", "/revoke", "/userinfo", "/device", "/testing"))
 
 
 def _code(status: int) -> str:

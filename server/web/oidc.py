@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from ..oauth.cancel import CANCEL_PATH, METADATA_NAME as CANCEL_METADATA_NAME
 from ..oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE
 from ..oauth.keys import SUPPORTED_ALGS
 from ..storage import users
@@ -41,6 +42,8 @@ def discovery():
                              "preferred_username", "email", "email_verified"],
         "authorization_details_types_supported": [],
     }
+    # An extension (server/oauth/cancel.py): the client withdraws its own pending request.
+    metadata[CANCEL_METADATA_NAME] = e(CANCEL_PATH)
     if p.settings.automated_approval_token:
         metadata["ciba_testing_approval_endpoint"] = e("/testing/ciba-approval")
     return jsonify(metadata)

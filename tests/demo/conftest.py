@@ -117,6 +117,10 @@ class DevicePhone:
         account = enroll(store, parse_enrollment_uri(enrollment_uri), display_name="Alice's phone")
         self.client = ProviderClient(account, store.keys.load(account.device_id))
 
+    def pending(self, binding_message: str) -> list[dict]:
+        """The pending requests showing ``binding_message`` (as the app would list them)."""
+        return [r for r in self.client.list_requests() if r.get("binding_message") == binding_message]
+
     def decide(self, binding_message: str, action: str, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while True:

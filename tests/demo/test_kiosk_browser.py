@@ -93,3 +93,17 @@ def test_phone_sized_screen_fits(demo, browser):
     page.click("#cancel-button")
     page.wait_for_selector("#screen-start:not([hidden])")
     context.close()
+
+
+def test_cancel_withdraws_the_request_from_the_phone(kiosk, phone):
+    message = sign_in(kiosk)
+    assert "Nothing on your phone?" in kiosk.text_content("#no-device-help")
+    assert "/account/devices" in kiosk.text_content("#no-device-help")
+    shown = phone.pending(message)
+    assert len(shown) == 1
+    kiosk.click("#cancel-button")
+    kiosk.wait_for_selector("#screen-start:not([hidden])")
+    assert phone.pending(message) == []
+    late = phone.client.decide(shown[0]["request_id"], True, message)  # a late Accept
+    assert late.outcome == "cancelled", late
+    assert "cancelled" in late.reason

@@ -1,0 +1,62 @@
+"""Client-initiated cancel of a pending CIBA request: an extension of this provider, not CIBA.
+
+CIBA Core 1.0 has no way for a consumption device to withdraw a request it no longer waits for
+(the person walked away, pressed Cancel at the kiosk, or the console client was interrupted), so
+the user's phone keeps asking. ``POST /bc-cancel`` with ``auth_req_id`` lets the client that
+made the request end it: the client authenticates exactly as at the token endpoint (CIBA §7.1,
+RFC 6749 §2.3), errors are RFC 6749 §5.2 JSON, and the request is ended through
+``decisions.cancel`` (devices withdraw the card; a late decision is refused as cancelled).
+
+Answers, so a client can cancel without first checking the state:
+
+- 200 ``{"status": "cancelled"}``: it was pending and is now cancelled, or was cancelled before
+  (cancelling is idempotent, as revocation is in RFC 7009 §2.2);
+- 400 ``invalid_grant``: unknown auth_req_id, another client's (as at the token endpoint, so a
+  client learns nothing about others' requests), or already approved, denied or exchanged;
+- 400 ``expired_token``: the request expired before the cancel arrived.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping
+
+from ..security import digest
+from ..storage import ciba_requests
+from . import errors
+from .clients import CIBA_GRANT_TYPE, RegisteredClient
+from .decisions import Outcome, cancel, state_of
+
+if TYPE_CHECKING:
+    from ..provider import Provider
+
+CANCEL_PATH = "/bc-cancel"
+#: The discovery metadata name (provider-specific: no specification defines a cancel endpoint).
+METADATA_NAME = "ciba_stack_backchannel_cancel_endpoint"
+
+
+def cancel_request(provider: "Provider", client: RegisteredClient, form: Mapping[str, str]) -> dict:
+    """Cancel the client's own pending request named by ``auth_req_id``; the response body."""
+    if not client.check_grant_type(CIBA_GRANT_TYPE):
+        raise errors.UnauthorizedClientError("The client is not registered for the CIBA grant type")
+    auth_req_id = form.get("auth_req_id")
+    if not auth_req_id:
+        raise errors.InvalidRequestError("Missing auth_req_id")
+    with provider.db.session() as s:
+        req = ciba_requests.by_auth_req_id_hash(s, digest(auth_req_id))
+        if req is None or req.client_id != client.client_id:
+            raise errors.InvalidGrantError("Unknown auth_req_id")
+        request_id = req.id
+        state = state_of(req, provider.clock.now())
+    if state == "pending":
+        outcome = cancel(provider, request_id, "client")
+        if outcome is Outcome.CANCELLED:
+            return {"status": "cancelled"}
+        with provider.db.session() as s:  # decided or expired meanwhile
+            req = ciba_requests.get(s, request_id)
+            state = state_of(req, provider.clock.now()) if req else "expired"
+    if state == "cancelled":
+        return {"status": "cancelled"}
+    if state == "expired":
+        raise errors.ExpiredTokenError("The authentication request has expired")
+    word = {"exchanged": "approved"}.get(state, state)
+    raise errors.InvalidGrantError(f"The authentication request was already {word}")
