@@ -105,11 +105,13 @@ class BackchannelAuthentication:
                 approval_token_hash=digest(approval_token), status="pending"))
             s.expunge(user)
         self.p.notifier.request_created(
-            self.event(req, user, client.name, approval_token), self.p.channel_mode_for(user))
+            self.event(req, user, client.name, approval_token, client_uri=client.row.client_uri,
+                       logo_uri=client.row.logo_uri), self.p.channel_mode_for(user))
         return Created(auth_req_id, req, user)
 
     def event(self, req: CibaRequest, user: User, client_name: str,
-              approval_token: str | None = None) -> LoginRequestEvent:
+              approval_token: str | None = None, client_uri: str | None = None,
+              logo_uri: str | None = None) -> LoginRequestEvent:
         return LoginRequestEvent(
             request_id=req.device_request_id, user_id=user.id, username=user.username,
             client_name=client_name, binding_message=req.binding_message, scope=req.scope,
@@ -117,7 +119,8 @@ class BackchannelAuthentication:
             authorization_details=json.loads(req.authorization_details)
             if req.authorization_details else None,
             created_at=req.created_at, expires_at=req.expires_at,
-            approval_url=f"{self.p.issuer}/approve/{approval_token}" if approval_token else None)
+            approval_url=f"{self.p.issuer}/approve/{approval_token}" if approval_token else None,
+            client_uri=client_uri, logo_uri=logo_uri)
 
     def _scope(self, client: RegisteredClient, scope: str | None) -> str:
         if not scope:

@@ -1,13 +1,13 @@
 """The operator page (/admin), for users with ``is_admin``: the Gotify channel (URL, health,
-recent delivery failures, newest first), users with their notification modes and device counts,
-and the registered clients. Read-only; operators change things with ``ciba-provider``."""
+recent delivery failures, newest first), "I didn't request this" reports from devices, users
+with their notification modes and device counts, and the registered clients. Read-only; operators change things with ``ciba-provider``."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
 from ..notify import modes
-from ..storage import clients, notifications, users
+from ..storage import clients, notifications, reports, users
 from .context import current_provider
 from .notifications import LABELS
 from .session import login_required, signed_in_user
@@ -28,10 +28,12 @@ def index():
         people = users.all_users(s)
         failures = notifications.recent_failures(s, limit=50)
         registered = clients.all_clients(s)
+        reported = reports.recent(s)
         s.expunge_all()
     rows = [{"user": u, "mode": u.notification_mode or modes.AUTO,
              "effective": modes.effective(p, u), "devices": counts.get(u.id, 0)} for u in people]
     body = render_template("admin.html", user=me, gotify=gotify,
                            gotify_health=gotify.health() if gotify else None, failures=failures,
-                           rows=rows, clients=registered, labels=LABELS)
+                           rows=rows, clients=registered, labels=LABELS,
+                           reports=reported)
     return body, 200, {"Cache-Control": "no-store"}

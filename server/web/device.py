@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, g, jsonify, request
 from flask_sock import Sock
 
 from ..devices.errors import DeviceError, InvalidRequest
+from ..devices.reports import report_request
 from ..devices.service import DeviceService
 from ..notify.websocket import DeviceSocket
 from ..storage.models import Device
@@ -102,6 +103,13 @@ def one_request(request_id: str):
 def decision(request_id: str):
     device = _device()
     return _no_store(jsonify(_service().decide(device, request_id, _json_body())))
+
+
+@bp.post("/requests/<request_id>/report")
+def report(request_id: str):
+    """“I didn't request this” (server/devices/reports.py)."""
+    body, created = report_request(current_provider(), _device(), request_id)
+    return _no_store(jsonify(body), 201 if created else 200)
 
 
 @bp.before_request
