@@ -119,6 +119,12 @@ class ProviderClient:
             return DecisionResult(status)
         return DecisionResult("failed", f"Unexpected answer from the provider ({status or 'no status'}).")
 
+    def report(self, request_id: str) -> dict[str, Any]:
+        """“I didn't request this” (docs/device-protocol.md §6a); the provider's answer."""
+        response = self._call("POST", f"/device/requests/{quote(request_id, safe='')}/report")
+        raise_for_error(response)
+        return response.json()
+
     def websocket_url(self) -> str:
         """The channel URL from enrollment, or ws(s)://<base>/device/ws."""
         url = str(self.account.channel.get("url") or "") if self.account.push == "websocket" else ""
