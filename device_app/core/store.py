@@ -8,6 +8,7 @@ or users) can live side by side. The file holds the TOTP secret, so it is writte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -46,6 +47,11 @@ class Account:
         return f"{self.name or self.username} @ {self.provider_label}"
 
     @property
+    def colour_index(self) -> int:
+        """A stable small number per account, so its chip keeps one colour on every screen."""
+        return int(hashlib.sha256(self.device_id.encode()).hexdigest()[:8], 16)
+
+    @property
     def push(self) -> str:
         return str(self.channel.get("type") or "websocket")
 
@@ -79,10 +85,13 @@ class AccountStore:
         self.path = self.data_dir / STORE_NAME
         self.keys = KeyStore(self.data_dir)
         self._lock = threading.Lock()
+        self._cache: list[Account] | None = None  # only this process writes the file
 
     def accounts(self) -> list[Account]:
         with self._lock:
-            return self._read()
+            if self._cache is None:
+                self._cache = self._read()
+            return list(self._cache)
 
     def get(self, device_id: str) -> Account | None:
         return next((a for a in self.accounts() if a.device_id == device_id), None)
@@ -113,6 +122,7 @@ class AccountStore:
             return []
 
     def _write(self, accounts: list[Account]) -> None:
+        self._cache = list(accounts)
         private_dir(self.data_dir)
         data = {"version": 1, "accounts": [asdict(a) for a in accounts]}
         write_private_file(self.path, json.dumps(data, indent=2).encode())

@@ -217,3 +217,15 @@ def test_an_account_whose_key_is_gone_does_not_stop_the_others(stub, service, da
     fresh.start()
     assert fresh.states[account.device_id] == "broken"
     fresh.stop()
+
+
+def test_backoff_probes_fast_at_first_then_slows_down():
+    now = [0.0]
+    backoff = Backoff(clock=lambda: now[0])
+    fast = [backoff.next_delay() for _ in range(6)]
+    assert fast[0] < 0.31 and all(d <= 0.75 * 1.2 for d in fast)  # back within a second
+    now[0] = 200.0  # a long outage
+    slow = [backoff.next_delay() for _ in range(12)]
+    assert max(slow) > 20 and all(d <= 30 * 1.2 for d in slow)
+    backoff.reset()
+    assert backoff.next_delay() < 0.31
