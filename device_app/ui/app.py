@@ -9,15 +9,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import threading
+
 from kivy.app import App
 from kivy.clock import Clock
-from kivy.core.clipboard import Clipboard
+from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
-from kivy.uix.boxlayout import BoxLayout
+from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, StringProperty
+from kivy.uix.floatlayout import FloatLayout
 
 from device_app.core.api import DecisionResult, ProviderError
 from device_app.core.enrollment import EnrollmentLinkError
+from device_app.core.logos import LogoCache
+from device_app.core.notifications import DesktopNotifier
 from device_app.core.qr import NoQRCode
 from device_app.core.service import DeviceService
 from device_app.core.store import Account
@@ -25,7 +29,7 @@ from device_app.core.store import Account
 from . import theme
 from .camera import ScanScreen  # noqa: F401  (registers the class for app.kv)
 from .screens import CodeScreen, HistoryScreen, HomeScreen, SettingsScreen, WelcomeScreen  # noqa: F401
-from .widgets import ConfirmPopup
+from .widgets import ConfirmPopup, HistoryDetailPopup, MessagePopup
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +37,22 @@ KV_FILES = ("widgets.kv", "welcome.kv", "home.kv", "history.kv", "code.kv", "set
 NAV_SCREENS = {"home", "history", "code", "settings"}
 
 
-class RootView(BoxLayout):
+class RootView(FloatLayout):
     title = StringProperty("CIBA Authenticator")
     connection = StringProperty("")
     show_nav = BooleanProperty(True)
+    has_accounts = BooleanProperty(False)
     pending_count = NumericProperty(0)
+    screen = StringProperty("")
+    offline = BooleanProperty(False)  # an account cannot receive requests right now
+    # The notice (snackbar): floats above the nav bar, so nothing moves under the finger.
+    notice = StringProperty("")
+    notice_colour = ColorProperty(theme.PRIMARY)
+    notice_action = StringProperty("")  # the words of its one button, "" for none
 
-    def on_screen(self, name: str) -> None:
-        self.show_nav = name in NAV_SCREENS
+    def screen_changed(self, name: str) -> None:
+        self.screen = name
+        self.show_nav = name in NAV_SCREENS or (name == "welcome" and self.has_accounts)
         button = self.ids.get(f"nav_{name}")
         if button is not None:
             button.state = "down"
@@ -49,9 +61,14 @@ class RootView(BoxLayout):
 class CibaDeviceApp(App):
     title = "CIBA Authenticator"
 
-    def __init__(self, data_dir: str | Path | None = None, **kwargs) -> None:
+    def __init__(self, data_dir: str | Path | None = None, camera: str | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self._data_dir = data_dir
+        self.camera_source = camera
+        self.in_front = True  # the window has the focus (else requests also notify the desktop)
+        self._notice_action = None
+        self._notifications: dict[str, int] = {}  # request_id -> desktop notification id
 
     # lifecycle ---------------------------------------------------------------------------
     def build(self) -> RootView:
@@ -60,7 +77,10 @@ class CibaDeviceApp(App):
         for name in KV_FILES:
             Builder.load_file(str(here / name))
         self.data_dir = Path(self._data_dir or self.user_data_dir)
-        self.service = DeviceService(self.data_dir, dispatch=self._dispatch, on_change=self.refresh)
+        self.service = DeviceService(self.data_dir, dispatch=self._dispatch, on_change=self.refresh,
+                                     on_notice=self._on_notice)
+        self.logos = LogoCache(self.data_dir)
+        self.notifier = DesktopNotifier()
         self.view = RootView()
         self.screens = self.view.ids.screens
         self.view.ids.settings.data_dir = str(self.data_dir)
@@ -71,6 +91,9 @@ class CibaDeviceApp(App):
         self.show("home" if self.service.accounts() else "welcome")
         self.refresh()
         Clock.schedule_interval(self._tick, 1)
+        Window.bind(on_keyboard=self._on_key, focus=self._on_focus)
+        Window.bind(on_minimize=lambda *_: self._on_focus(Window, False),
+                    on_restore=lambda *_: self._on_focus(Window, True))
 
     def on_stop(self) -> None:
         self.service.stop()
@@ -85,22 +108,47 @@ class CibaDeviceApp(App):
         elif self.screens.current == "code":
             self.view.ids.code.tick()
 
+    def _on_focus(self, _window, focused: bool) -> None:
+        self.in_front = bool(focused)
+
+    def _on_key(self, _window, key: int, *_args) -> bool:
+        """Escape (and Android's back button, also 27) goes back; it never quits the app."""
+        if key != 27:
+            return False
+        self.back()
+        return True
+
+    def back(self) -> None:
+        popups = [w for w in Window.children if hasattr(w, "dismiss")]
+        if popups:
+            popups[0].dismiss()
+        elif self.screens.current == "scan":
+            self.show("welcome")
+        elif self.screens.current != "home" and self.service.accounts():
+            self.show("home")
+
     # navigation and refresh --------------------------------------------------------------
     def show(self, name: str) -> None:
+        self.view.has_accounts = self.view.ids.welcome.has_accounts = bool(self.service.accounts())
         self.screens.current = name
-        self.view.on_screen(name)
+        self.view.screen_changed(name)
 
     def refresh(self) -> None:
         accounts = self.service.accounts()
-        labels = {a.device_id: a.label for a in accounts} if len(accounts) > 1 else {}
+        by_id = {a.device_id: a for a in accounts}
         pending = self.service.inbox.pending()
         ids = self.view.ids
-        ids.home.show(pending, labels)
-        ids.history.show(self.service.inbox.history())
+        ids.home.show(pending, by_id)
+        ids.history.show(self.service.inbox.history(), by_id)
         ids.code.show(accounts)
         ids.settings.show(accounts, self.service.states)
         self.view.pending_count = len(pending)
+        self.view.has_accounts = ids.welcome.has_accounts = bool(accounts)
         self.view.connection = self._connection_summary(accounts)
+        self.view.offline = ids.home.offline = bool(accounts) and any(
+            self.service.states.get(a.device_id) not in ("connected", None) for a in accounts)
+        for item in pending:
+            self._fetch_logo(item.request.get("logo_uri"))
 
     def _connection_summary(self, accounts: list[Account]) -> str:
         if not accounts:
@@ -110,6 +158,72 @@ class CibaDeviceApp(App):
             return "• Connected"
         worst = next((s for s in states if s != "connected"), None)
         return "• " + theme.state_words(worst)
+
+    def retry_now(self) -> None:
+        self.service.retry_now()
+
+    # notices (the snackbar) and desktop notifications ------------------------------------
+    def show_notice(self, text: str, colour=theme.PRIMARY, action: str = "", on_action=None,
+                    seconds: float = 8) -> None:
+        view = self.view
+        view.notice, view.notice_colour, view.notice_action = text, colour, action
+        self._notice_action = on_action
+        Clock.unschedule(self._clear_notice)
+        Clock.schedule_once(self._clear_notice, seconds)
+
+    def _clear_notice(self, *_args) -> None:
+        self.view.notice, self.view.notice_action, self._notice_action = "", "", None
+
+    def notice_pressed(self, action: bool) -> None:
+        callback = self._notice_action if action else None
+        self._clear_notice()
+        if callback:
+            callback()
+
+    def _on_notice(self, kind: str, text: str) -> None:
+        if kind == "arrived":
+            item = self.service.inbox.get(text)
+            if item is not None:
+                self._announce(item)
+            return
+        if kind in ("cancelled", "expired") or text:
+            self.show_notice(text, theme.OUTCOME_COLOURS.get(kind, theme.MUTED))
+        for request_id in [r for r in self._notifications
+                           if self.service.inbox.get(r) is None]:
+            self._withdraw(request_id)
+
+    def _announce(self, item) -> None:
+        """A new request: a desktop notification (with sound) when the window is not in front."""
+        if self.in_front:
+            return
+        account = self.service.store.get(item.account_id)
+        body = f"Check that it shows: {item.binding_message}" if item.binding_message else \
+            "Open the app to answer."
+        if account is not None:
+            body += f"\nFor {account.label}"
+        request_id = item.request_id
+
+        def send() -> None:
+            nid = self.notifier.notify(f"Sign-in request from {item.client_name}", body)
+            if nid:
+                Clock.schedule_once(lambda _dt: self._notifications.__setitem__(request_id, nid))
+
+        threading.Thread(target=send, daemon=True).start()
+
+    def _withdraw(self, request_id: str) -> None:
+        nid = self._notifications.pop(request_id, None)
+        if nid:
+            threading.Thread(target=self.notifier.close, args=(nid,), daemon=True).start()
+
+    def _fetch_logo(self, url: str | None) -> None:
+        if not url or self.logos.cached(url):
+            return
+
+        def fetched(path) -> None:
+            if path:
+                self.refresh()
+        from device_app.core.service import in_background
+        in_background(lambda: self.logos.fetch(url), fetched, lambda _exc: None, self._dispatch)
 
     # enrollment --------------------------------------------------------------------------
     def enroll_text(self, text: str) -> None:
@@ -151,13 +265,43 @@ class CibaDeviceApp(App):
         if item is None:
             return
         name = item.client_name
-        self.service.decide(request_id, accept, lambda result: self._decided(name, result))
+        self.service.decide(request_id, accept, lambda result: self._decided(request_id, name, result))
 
-    def _decided(self, client_name: str, result: DecisionResult) -> None:
+    def _decided(self, request_id: str, client_name: str, result: DecisionResult) -> None:
+        self._withdraw(request_id)
         text = f"{theme.OUTCOME_WORDS[result.outcome]}: {client_name}"
         if result.reason:
             text += f"\n{result.reason}"
-        self.view.ids.home.set_banner(text, theme.OUTCOME_COLOURS[result.outcome])
+        if result.outcome == "denied":
+            self.show_notice(text, theme.DENY, "I didn't request this",
+                             lambda: self.report(request_id), seconds=12)
+        else:
+            self.show_notice(text, theme.OUTCOME_COLOURS[result.outcome])
+
+    def open_history(self, request_id: str) -> None:
+        entry = self.service.inbox.entry(request_id)
+        if entry is not None:
+            account = self.service.store.get(entry.account_id)
+            HistoryDetailPopup(entry=entry, account=account).open()
+
+    def report(self, request_id: str) -> None:
+        """“I didn't request this”: tell the provider, then say what to do next."""
+        entry = self.service.inbox.entry(request_id)
+        account = self.service.store.get(entry.account_id) if entry else None
+        if account is None:
+            return
+
+        def done(body: dict) -> None:
+            MessagePopup(title="Reported — thank you", message=theme.report_advice(
+                body.get("client_name") or entry.request.get("client_name") or "The application",
+                account)).open()
+
+        def failed(exc: Exception) -> None:
+            MessagePopup(title="Not reported", message="The report could not be sent "
+                         f"({getattr(exc, 'description', '') or getattr(exc, 'error', 'error')}). "
+                         "Open it in History and try again when you are online.").open()
+
+        self.service.report(request_id, done, failed)
 
     def confirm_remove(self, device_id: str) -> None:
         account = self.service.store.get(device_id)
@@ -176,13 +320,20 @@ class CibaDeviceApp(App):
 
     # helpers for the layout --------------------------------------------------------------
     def default_folder(self) -> str:
-        for folder in (Path.home() / "Downloads", Path.home() / "Pictures", Path.home()):
-            if folder.is_dir():
+        """Where the file picker opens: the folder used last, else the one the app was started
+        in (where ``ciba-provider demo`` puts its QR image), else Downloads or home."""
+        last = getattr(self, "_last_folder", None)
+        for folder in (last, Path.cwd(), Path.home() / "Downloads", Path.home()):
+            if folder and Path(folder).is_dir():
                 return str(folder)
-        return str(Path.cwd())
+        return "/"
+
+    def remember_folder(self, folder: str) -> None:
+        self._last_folder = folder
 
     def clipboard_text(self) -> str:
         try:
+            from kivy.core.clipboard import Clipboard
             return Clipboard.paste() or ""
         except Exception:
             return ""

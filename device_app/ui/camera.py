@@ -18,7 +18,9 @@ from kivy.utils import platform
 from device_app.core.qr import NoQRCode
 
 
-def camera_available() -> bool:
+def camera_available(source: str | None = None) -> bool:
+    if source:  # --camera: an index or a video file, read with OpenCV
+        return True
     if platform == "linux" and not glob.glob("/dev/video*"):
         return False  # no camera: do not even probe Kivy's providers (they log import errors)
     try:

@@ -95,13 +95,24 @@ class Control:
             "connection": self.app.view.connection,
             "welcome_status": ids.welcome.status,
             "enrolled": ids.welcome.enrolled,
-            "banner": ids.home.banner,
+            "banner": self.app.view.notice,
+            "notice_action": self.app.view.notice_action,
+            "offline": self.app.view.offline,
+            "show_nav": self.app.view.show_nav,
+            "request_bar": ids.request_bar.height > 0,
+            "empty_text": ids.home.ids.empty_label.text if ids.home.empty else "",
             "popups": [type(w).__name__ for w in self._roots()[:-1]],
+            "popup_text": [getattr(w, "message", "") or getattr(w, "body", "")
+                           for w in self._roots()[:-1]],
             "cards": [{"request_id": c.request_id, "client_name": c.client_name,
                        "binding_message": c.binding_message, "scopes": c.scopes_text,
-                       "details": c.details_text, "countdown": c.countdown_text, "busy": c.busy}
+                       "details": c.details_text, "countdown": c.countdown_text, "busy": c.busy,
+                       "account": c.account_text, "account_colour": list(c.account_colour),
+                       "client_uri": c.client_uri, "logo": c.logo, "asked": c.asked_text,
+                       "top": c.to_window(c.x, c.top)[1]}
                       for c in reversed(ids.home.ids.request_list.children)],
-            "history": [{"request_id": r.request_id, "outcome": r.outcome, "reason": r.reason}
+            "history": [{"request_id": r.request_id, "outcome": r.outcome, "reason": r.reason,
+                         "account": r.account_text, "subtitle": r.subtitle}
                         for r in reversed(ids.history.ids.history_list.children)],
             "codes": [{"device_id": c.device_id, "code": c.code, "seconds": c.seconds_text}
                       for c in reversed(ids.code.ids.code_list.children)],
@@ -129,10 +140,22 @@ class Control:
         return "ok"
 
     def cmd_choose_file(self, path: str) -> str:
-        chooser = self._find("chooser")
-        chooser.path = os.path.dirname(path)
-        chooser.selection = [path]
+        """Type the path into the picker's path box, as a person pasting the printed path."""
+        self._find("path_input").text = path
         return "ok"
+
+    def cmd_key(self, key: int) -> bool:
+        """A key press on the window (27: Escape / Android back)."""
+        from kivy.core.window import Window
+        return bool(Window.dispatch("on_keyboard", key, 0, None, []))
+
+    def cmd_window_focus(self, focused: bool) -> str:
+        """The window goes behind others (or comes back): what a window manager would tell."""
+        self.app._on_focus(None, focused)
+        return "ok"
+
+    def cmd_env(self, name: str) -> str:
+        return os.environ.get(name, "")
 
     def cmd_screenshot(self, path: str) -> str:
         from kivy.core.window import Window

@@ -102,16 +102,18 @@ def card_for(state: dict, binding_message: str) -> dict | None:
 
 def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: bool = False,
                          push: str = "websocket") -> dict:
-    """Welcome → "Open QR image…" → choose the provider's QR PNG → Open → Continue → Home."""
+    """Welcome → "Open QR image…" → type the QR PNG's path → Open → Continue → Home."""
     png = tmp_path / "enroll-qr.png"
     provider.enrollment_png(png)
     state = app.wait_state(lambda s: s["screen"] == "welcome")
     assert not state["accounts"]
     if screenshot:
         app.call("screenshot", path=str(screenshot_path("welcome.png", tmp_path)))
-    app.press(f"push_{push}")
+    if push != "websocket":  # the push channel hides under "More options"
+        app.press("more_options")
+        app.press(f"push_{push}")
     app.press("open_image_button")
-    app.wait_state(lambda s: s["popups"] == ["FileChooserPopup"])
+    app.wait_state(lambda s: s["popups"] == ["FilePickerPopup"])
     app.call("choose_file", path=str(png))
     app.press("chooser_open")
     state = app.wait_state(lambda s: s["enrolled"], timeout=20)
