@@ -176,6 +176,7 @@ class CibaDeviceApp(App):
 
     def notice_pressed(self, action: bool) -> None:
         callback = self._notice_action if action else None
+        log.info("notice pressed (action=%s, callback=%s)", action, callback is not None)
         self._clear_notice()
         if callback:
             callback()
@@ -289,6 +290,7 @@ class CibaDeviceApp(App):
         entry = self.service.inbox.entry(request_id)
         account = self.service.store.get(entry.account_id) if entry else None
         if account is None:
+            log.info("report: no history entry or account for this request")
             return
 
         def done(body: dict) -> None:
@@ -301,7 +303,8 @@ class CibaDeviceApp(App):
                          f"({getattr(exc, 'description', '') or getattr(exc, 'error', 'error')}). "
                          "Open it in History and try again when you are online.").open()
 
-        self.service.report(request_id, done, failed)
+        if not self.service.report(request_id, done, failed):
+            log.info("report: not sent")
 
     def confirm_remove(self, device_id: str) -> None:
         account = self.service.store.get(device_id)

@@ -194,8 +194,9 @@ class FilePickerPopup(Popup):
     selection = StringProperty("")
     error = StringProperty("")
 
-    def on_open(self) -> None:
-        self.go(App.get_running_app().default_folder())
+    def open(self, *args, **kwargs) -> None:
+        self.go(App.get_running_app().default_folder())  # listed before it shows, not after
+        super().open(*args, **kwargs)
 
     def go(self, folder: str) -> None:
         path = Path(os.path.expanduser(folder or "/"))
@@ -286,7 +287,7 @@ class HistoryDetailPopup(Popup):
     body = StringProperty("")
     can_report = BooleanProperty(False)
 
-    def on_open(self) -> None:
+    def on_pre_open(self) -> None:
         entry, request = self.entry, self.entry.request
         self.title = str(request.get("client_name") or "An application")
         lines = [f"[b]{theme.OUTCOME_WORDS[entry.outcome]}[/b]"

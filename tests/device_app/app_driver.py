@@ -135,6 +135,16 @@ class Control:
         touch.touch_up()
         return f"pressed {id} at {x:.0f},{y:.0f}"
 
+    def cmd_press_history(self, index: int) -> str:
+        """Tap the ``index``-th History row (newest first) at its centre."""
+        from kivy.tests.common import UnitTestTouch
+        row = list(reversed(self.app.view.ids.history.ids.history_list.children))[index]
+        x, y = row.to_window(*row.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        return "ok"
+
     def cmd_set_text(self, id: str, text: str) -> str:
         self._find(id).text = text
         return "ok"
