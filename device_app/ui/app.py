@@ -201,7 +201,7 @@ class CibaDeviceApp(App):
         body = f"Check that it shows: {item.binding_message}" if item.binding_message else \
             "Open the app to answer."
         if account is not None:
-            body += f"\nFor {account.label}"
+            body += f"\nFor {theme.account_chip(account)}"
         request_id = item.request_id
 
         def send() -> None:

@@ -26,16 +26,22 @@ def free_port() -> int:
 class AppRemote:
     """The device app in a subprocess under xvfb-run, remote-controlled over a local socket."""
 
-    def __init__(self, data_dir: Path, log_path: Path, env: dict | None = None) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, env: dict | None = None,
+                 session_bus: bool = False) -> None:
         self.port = free_port()
         self.log_path = log_path
         environment = dict(os.environ, **(env or {}))
         environment.pop("SDL_VIDEODRIVER", None)  # must render on the Xvfb display, never "dummy"
         environment.setdefault("KIVY_HOME", str(data_dir.parent / "kivy-home"))
         self.log = open(log_path, "w")
+        app = [sys.executable, str(HERE / "app_driver.py"), "--control-port", str(self.port),
+               "--data-dir", str(data_dir)]
+        if session_bus:  # a D-Bus session bus of its own with a real notification daemon (dunst)
+            app = ["dbus-run-session", "--", "sh", "-c", 'dunst & exec "$@"', "sh", *app]
+        else:
+            environment.pop("DBUS_SESSION_BUS_ADDRESS", None)
         self.proc = subprocess.Popen(
-            ["xvfb-run", "-a", "-s", XVFB_SCREEN, sys.executable, str(HERE / "app_driver.py"),
-             "--control-port", str(self.port), "--data-dir", str(data_dir)],
+            ["xvfb-run", "-a", "-s", XVFB_SCREEN, *app],
             stdout=self.log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
         self.sock = self._connect(timeout=60)
         self.stream = self.sock.makefile("rw")

@@ -5,12 +5,16 @@ that does not move under the finger when a result is shown."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import time
 
 import pytest
 import requests
 
-from app_remote import card_for, connected, enroll_from_qr_image
+from app_remote import AppRemote, card_for, connected, enroll_from_qr_image
 from provider_process import CLIENT_ID, CLIENT_SECRET
 
 pytestmark = pytest.mark.slow
@@ -141,3 +145,64 @@ def test_history_rows_open_with_the_details(app, provider, tmp_path):
     assert "Nothing was shared" in state["popup_text"][0]
     assert app.call("key", key=27)  # Escape closes the popup
     app.wait_state(lambda s: not s["popups"])
+
+
+def test_scan_qr_code_reads_camera_frames(provider, tmp_path):
+    """Scan QR code with OpenCV frames from a video file (``--camera`` / CIBA_DEVICE_CAMERA),
+    the path a real camera's frames take."""
+    cv2 = pytest.importorskip("cv2", reason="pip install '.[camera]'")
+    from tests.device_app.test_camera_frames import frame_of
+
+    provider.enrollment_png(tmp_path / "qr.png")
+    from device_app.core.qr import decode_file
+    link = decode_file(tmp_path / "qr.png")
+    video = tmp_path / "camera.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for text in [None] * 10 + [link] * 20:
+        writer.write(frame_of(text))
+    writer.release()
+    app = AppRemote(tmp_path / "device-data", tmp_path / "app.log",
+                    env={"CIBA_DEVICE_CAMERA": str(video)})
+    try:
+        app.wait_state(lambda s: s["screen"] == "welcome")
+        app.press("scan_button")
+        state = app.wait_state(lambda s: s["enrolled"], timeout=30)
+        assert "Alice Liddell (alice)" in state["welcome_status"]
+    finally:
+        app.close()
+
+
+def dunst(app, *args: str) -> str:
+    """dunstctl on the app's own session bus."""
+    bus = app.call("env", name="DBUS_SESSION_BUS_ADDRESS")
+    return subprocess.run(["dunstctl", *args], env=dict(os.environ, DBUS_SESSION_BUS_ADDRESS=bus),
+                          capture_output=True, text=True, timeout=10).stdout.strip()
+
+
+def test_a_request_notifies_the_desktop_when_the_window_is_behind(provider, tmp_path):
+    for tool in ("dbus-run-session", "dunst", "dunstctl"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is needed (Debian packages dbus, dunst)")
+    app = AppRemote(tmp_path / "device-data", tmp_path / "app.log", session_bus=True)
+    try:
+        enroll_from_qr_image(app, provider, tmp_path)
+        provider.bc_authorize("IN FRONT")  # the window has the focus: no desktop notification
+        app.wait_state(lambda s: card_for(s, "IN FRONT"))
+        app.call("window_focus", focused=False)
+        auth_req_id = provider.bc_authorize("BEHIND 5")
+        app.wait_state(lambda s: card_for(s, "BEHIND 5"))
+        deadline = time.monotonic() + 15
+        while dunst(app, "count", "displayed") != "1":
+            assert time.monotonic() < deadline, dunst(app, "count")
+            time.sleep(0.2)
+        cancel(provider, auth_req_id)  # the request ends: its notification is withdrawn
+        while dunst(app, "count", "displayed") != "0":
+            assert time.monotonic() < deadline + 10, dunst(app, "count")
+            time.sleep(0.2)
+        history = json.loads(dunst(app, "history"))["data"][0]
+        (shown,) = history
+        assert shown["summary"]["data"] == "Sign-in request from Library kiosk"
+        assert "BEHIND 5" in shown["body"]["data"] and "alice @" in shown["body"]["data"]
+        assert shown["appname"]["data"] == "CIBA Authenticator"
+    finally:
+        app.close()
