@@ -129,19 +129,23 @@ class CibaDeviceApp(App):
 
     # navigation and refresh --------------------------------------------------------------
     def show(self, name: str) -> None:
+        if name != "home" and hasattr(self, "_refresh_rest"):
+            self._refresh_other_screens()
         self.view.has_accounts = self.view.ids.welcome.has_accounts = bool(self.service.accounts())
         self.screens.current = name
         self.view.screen_changed(name)
 
     def refresh(self) -> None:
+        """Redraw Home (and the bars) now; the other screens a moment later, off the path of a
+        new request (a card must reach the screen within a frame or two)."""
         accounts = self.service.accounts()
         by_id = {a.device_id: a for a in accounts}
         pending = self.service.inbox.pending()
         ids = self.view.ids
         ids.home.show(pending, by_id)
-        ids.history.show(self.service.inbox.history(), by_id)
-        ids.code.show(accounts)
-        ids.settings.show(accounts, self.service.states)
+        if not hasattr(self, "_refresh_rest"):
+            self._refresh_rest = Clock.create_trigger(self._refresh_other_screens, 0.15)
+        self._refresh_rest()
         self.view.pending_count = len(pending)
         self.view.has_accounts = ids.welcome.has_accounts = bool(accounts)
         self.view.connection = self._connection_summary(accounts)
@@ -149,6 +153,15 @@ class CibaDeviceApp(App):
             self.service.states.get(a.device_id) not in ("connected", None) for a in accounts)
         for item in pending:
             self._fetch_logo(item.request.get("logo_uri"))
+
+    def _refresh_other_screens(self, *_args) -> None:
+        accounts = self.service.accounts()
+        by_id = {a.device_id: a for a in accounts}
+        ids = self.view.ids
+        ids.history.show(self.service.inbox.history(), by_id)
+        ids.code.show(accounts)
+        ids.settings.show(accounts, self.service.states)
+        ids.home.keep_spare_card()
 
     def _connection_summary(self, accounts: list[Account]) -> str:
         if not accounts:

@@ -45,10 +45,20 @@ class HomeScreen(Screen):
     empty = BooleanProperty(True)
     offline = BooleanProperty(False)
 
+    _spare: RequestCard | None = None  # built ahead in idle time: a new request needs no kv build
+
+    def keep_spare_card(self) -> None:
+        if self._spare is None:
+            self._spare = RequestCard()
+
+    def _new_card(self) -> RequestCard:
+        card, self._spare = self._spare or RequestCard(), None
+        return card
+
     def show(self, items: list[PendingRequest], accounts: dict[str, Account]) -> None:
         self.empty = not items
         cards = sync_children(self.ids.request_list, [i.request_id for i in items],
-                              lambda _key: RequestCard(), lambda card: card.request_id)
+                              lambda _key: self._new_card(), lambda card: card.request_id)
         logos = App.get_running_app().logos
         for card, item in zip(cards, items):
             card.show(item, accounts.get(item.account_id), logos.cached(item.request.get("logo_uri")))

@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -39,8 +40,21 @@ class Control:
         self.app, self.port = app, port
 
     def start(self) -> None:
+        from kivy.core.window import Window
+        self.drawn: dict[str, float] = {}  # binding message -> time.time() of the first frame showing it
+        Window.bind(on_flip=self._flipped)
         server = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._serve, args=(server,), daemon=True).start()
+
+    def _flipped(self, *_args) -> None:
+        """After each frame reaches the screen: note the cards it showed for the first time."""
+        now = time.time()
+        for card in self.app.view.ids.home.ids.request_list.children:
+            if card.binding_message and card.binding_message not in self.drawn:
+                self.drawn[card.binding_message] = now
+
+    def cmd_drawn(self, binding_message: str) -> float | None:
+        return self.drawn.get(binding_message)
 
     def _serve(self, server: socket.socket) -> None:
         while True:

@@ -79,9 +79,10 @@ def test_the_app_enrolls_for_gotify_and_gets_requests_through_it(app, gotify_pro
 def test_the_app_explains_a_provider_without_gotify(app, provider, tmp_path):
     provider.enrollment_png(tmp_path / "qr.png")
     app.wait_state(lambda s: s["screen"] == "welcome")
+    app.press("more_options")
     app.press("push_gotify")
     app.press("open_image_button")
-    app.wait_state(lambda s: s["popups"] == ["FileChooserPopup"])
+    app.wait_state(lambda s: s["popups"] == ["FilePickerPopup"])
     app.call("choose_file", path=str(tmp_path / "qr.png"))
     app.press("chooser_open")
     state = app.wait_state(lambda s: s["welcome_status"].startswith("The provider refused"), timeout=20)
