@@ -80,10 +80,10 @@ class Account:
 class AccountStore:
     """Accounts persisted in ``<data_dir>/accounts.json``, keys in ``<data_dir>/keys``."""
 
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, data_dir: Path | str, lock=None) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / STORE_NAME
-        self.keys = KeyStore(self.data_dir)
+        self.keys = KeyStore(self.data_dir, lock)
         self._lock = threading.Lock()
         self._cache: list[Account] | None = None  # only this process writes the file
 
