@@ -20,6 +20,7 @@ from .api import DecisionResult, ProviderClient, ProviderError
 from .enrollment import enroll, parse_enrollment_uri
 from .inbox import Inbox, PendingRequest
 from .keys import write_private_file
+from .lock import AppLock, Locked
 from .qr import decode_file
 from .store import Account, AccountStore
 from .ws_listener import WebSocketListener
@@ -65,7 +66,8 @@ class DeviceService:
     def __init__(self, data_dir: Path | str, dispatch: Dispatch = call_now,
                  on_change: Callable[[], None] | None = None,
                  on_notice: Notice | None = None) -> None:
-        self.store = AccountStore(data_dir)
+        self.lock = AppLock(data_dir)
+        self.store = AccountStore(data_dir, self.lock)
         self.inbox = Inbox()
         self.dispatch = dispatch
         self._on_change = on_change or (lambda: None)
@@ -169,6 +171,9 @@ class DeviceService:
         device_id = account.device_id
         try:
             self.client(device_id)
+        except Locked:  # the PIN has not been entered yet: unlock() starts it
+            self.states[device_id] = "locked"
+            return
         except (OSError, ValueError) as exc:  # key file missing or unreadable
             log.warning("The key of an account cannot be read (%s)", type(exc).__name__)
             self.states[device_id] = "broken"
@@ -295,6 +300,28 @@ class DeviceService:
 
         in_background(lambda: client.report(request_id), done, on_error, self.dispatch)
         return True
+
+    # the app lock ---------------------------------------------------------------------------
+    def unlock(self, pin: str) -> None:
+        """Enter the PIN (PinError when wrong); starts the accounts that were waiting for it."""
+        self.lock.unlock(pin)
+        self.start()
+        self.on_change()
+
+    def set_pin(self, new_pin: str, current_pin: str | None = None) -> None:
+        self.lock.set_pin(new_pin, self.store.keys.plain_files(), current_pin)
+        self.on_change()
+
+    def remove_pin(self, pin: str) -> None:
+        self.lock.remove_pin(pin, self.store.keys.encrypted_files())
+        self.on_change()
+
+    def forget_pin(self) -> None:
+        """Forgot the PIN: the keys cannot be opened, so every account is removed."""
+        for account in self.accounts():
+            self.remove_account(account.device_id)
+        self.lock.forget()
+        self.on_change()
 
     def retry_now(self) -> None:
         """Connect at once (the person pressed Retry): wakes every listener waiting to retry."""

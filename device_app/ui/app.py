@@ -29,7 +29,9 @@ from device_app.core.store import Account
 from . import theme
 from .camera import ScanScreen  # noqa: F401  (registers the class for app.kv)
 from .screens import CodeScreen, HistoryScreen, HomeScreen, SettingsScreen, WelcomeScreen  # noqa: F401
-from .widgets import ConfirmPopup, HistoryDetailPopup, MessagePopup
+from device_app.core.lock import PinError
+
+from .widgets import ConfirmPopup, HistoryDetailPopup, MessagePopup, PinPopup
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ class CibaDeviceApp(App):
         self.service.start()
         self.show("home" if self.service.accounts() else "welcome")
         self.refresh()
+        if not self.service.lock.unlocked:
+            Clock.schedule_once(lambda _dt: self.ask_unlock(), 0)
         Clock.schedule_interval(self._tick, 1)
         Window.bind(on_keyboard=self._on_key, focus=self._on_focus)
         Window.bind(on_minimize=lambda *_: self._on_focus(Window, False),
@@ -150,7 +154,9 @@ class CibaDeviceApp(App):
         self.view.has_accounts = ids.welcome.has_accounts = bool(accounts)
         self.view.connection = self._connection_summary(accounts)
         self.view.offline = ids.home.offline = bool(accounts) and any(
-            self.service.states.get(a.device_id) not in ("connected", None) for a in accounts)
+            self.service.states.get(a.device_id) not in ("connected", "locked", None)
+            for a in accounts)
+        ids.settings.locked = self.service.lock.enabled
         for item in pending:
             self._fetch_logo(item.request.get("logo_uri"))
 
@@ -253,9 +259,11 @@ class CibaDeviceApp(App):
         self.view.ids.welcome.set_status("Enrolling…")
 
     def _enrolled(self, account: Account) -> None:
+        first = len(self.service.accounts()) == 1
         self.view.ids.welcome.set_status(
             f"This device now serves {account.name or account.username} ({account.username}) "
             f"at {account.provider_label}.", theme.ACCEPT, enrolled=True)
+        self.view.ids.welcome.offer_pin = first and not self.service.lock.enabled
 
     def _enroll_failed(self, exc: Exception) -> None:
         if isinstance(exc, (EnrollmentLinkError, NoQRCode)):
@@ -277,6 +285,16 @@ class CibaDeviceApp(App):
     def decide(self, request_id: str, accept: bool) -> None:
         item = self.service.inbox.get(request_id)
         if item is None:
+            return
+        lock = self.service.lock
+        if accept and lock.enabled and not lock.recently_entered():
+            def approve(pin: str) -> str:
+                error = self._pin_error(lambda: lock.unlock(pin))
+                if not error:
+                    self.decide(request_id, True)
+                return error
+            PinPopup(title="Enter your PIN to approve",
+                     message=f"Approve the sign-in to {item.client_name}?", action=approve).open()
             return
         name = item.client_name
         self.service.decide(request_id, accept, lambda result: self._decided(request_id, name, result))
@@ -318,6 +336,65 @@ class CibaDeviceApp(App):
 
         if not self.service.report(request_id, done, failed):
             log.info("report: not sent")
+
+    # the app lock ------------------------------------------------------------------------
+    @staticmethod
+    def _pin_error(work) -> str:
+        try:
+            work()
+        except PinError as exc:
+            return str(exc)
+        return ""
+
+    def ask_unlock(self) -> None:
+        """At start with a PIN set: the keys open (and requests arrive) once it is entered."""
+        PinPopup(title="Enter your PIN",
+                 message="This app is locked. Enter your PIN to receive and answer sign-in requests.",
+                 action=lambda pin: self._pin_error(lambda: self.service.unlock(pin)),
+                 forgot=self.confirm_forget_pin).open()
+
+    def confirm_forget_pin(self) -> None:
+        ConfirmPopup(message="Without the PIN the keys cannot be opened. Remove every account from "
+                             "this device? You can enroll again with new codes.",
+                     confirm_text="Remove all", action=self._forget_pin).open()
+
+    def _forget_pin(self) -> None:
+        for popup in [w for w in Window.children if isinstance(w, PinPopup)]:
+            popup.dismiss()
+        self.service.forget_pin()
+        self.view.ids.welcome.set_status("")
+        self.show("welcome")
+
+    def ask_new_pin(self) -> None:
+        lock = self.service.lock
+        if lock.enabled:
+            def change(pin: str) -> str:
+                error = self._pin_error(lambda: lock.unlock(pin))
+                if not error:
+                    Clock.schedule_once(lambda _dt: self._choose_pin(current=pin), 0.3)
+                return error
+            PinPopup(title="Change PIN", message="Enter your current PIN.", action=change).open()
+        else:
+            self._choose_pin()
+
+    def _choose_pin(self, current: str | None = None) -> None:
+        def chosen(pin: str) -> str:
+            error = self._pin_error(lambda: self.service.set_pin(pin, current))
+            if not error:
+                self.show_notice("PIN set: the keys on this device are encrypted with it.",
+                                 theme.ACCEPT)
+            return error
+        PinPopup(title="Choose a PIN", message="4 to 12 digits. Accept will ask for it; the keys "
+                                               "are encrypted with it.", action=chosen).open()
+
+    def ask_remove_pin(self) -> None:
+        def remove(pin: str) -> str:
+            error = self._pin_error(lambda: self.service.remove_pin(pin))
+            if not error:
+                self.show_notice("PIN removed: the keys are files only you can read.", theme.WARN)
+            return error
+        PinPopup(title="Remove PIN", message="Enter your PIN to turn the app lock off.",
+                 action=remove).open()
 
     def confirm_remove(self, device_id: str) -> None:
         account = self.service.store.get(device_id)

@@ -27,12 +27,14 @@ class WelcomeScreen(Screen):
     push = StringProperty("websocket")  # the push channel asked for at enrollment
     advanced = BooleanProperty(False)  # the "More options" (push channel) are shown
     has_accounts = BooleanProperty(False)  # adding another: Back and the nav bar are there
+    offer_pin = BooleanProperty(False)  # after the first enrollment: "Protect with a PIN"
 
     def on_kv_post(self, base_widget) -> None:
         self.has_camera = camera_available(getattr(App.get_running_app(), "camera_source", None))
 
     def set_status(self, text: str, colour=theme.MUTED, enrolled: bool = False) -> None:
         self.status, self.status_colour, self.enrolled = text, colour, enrolled
+        self.offer_pin = False
 
     def open_file_chooser(self) -> None:
         FilePickerPopup(action=App.get_running_app().enroll_image).open()
@@ -96,6 +98,7 @@ class CodeScreen(Screen):
 
 class SettingsScreen(Screen):
     data_dir = StringProperty("")
+    locked = BooleanProperty(False)  # the app lock is on
 
     def show(self, accounts: list[Account], states: dict[str, str]) -> None:
         rows = sync_children(self.ids.account_list, [a.device_id for a in accounts],

@@ -35,9 +35,10 @@ STATE_WORDS = {
     "revoked": "This device was revoked",
     "stopped": "Stopped",
     "broken": "Key missing — remove and enroll again",
+    "locked": "Locked — enter your PIN",
 }
 STATE_COLOURS = {"connected": ACCEPT, "connecting": WARN, "offline": WARN, "disconnected": WARN,
-                 "refused": DENY, "revoked": DENY, "broken": DENY}
+                 "refused": DENY, "revoked": DENY, "broken": DENY, "locked": WARN}
 
 _ROOT = Path(__file__).resolve().parents[2]
 

@@ -275,6 +275,23 @@ class ConfirmPopup(Popup):
         self.action()
 
 
+class PinPopup(Popup):
+    """Asks for the PIN; ``action(pin)`` returns an error to show, or "" when done."""
+
+    message = StringProperty("")
+    error = StringProperty("")
+    action = ObjectProperty(None)
+    forgot = ObjectProperty(None, allownone=True)  # "Forgot PIN?" (only where it makes sense)
+
+    def submit(self, pin: str) -> None:
+        error = self.action(pin.strip())
+        self.ids.pin_input.text = ""
+        if error:
+            self.error = error
+        else:
+            self.dismiss()
+
+
 class MessagePopup(Popup):
     message = StringProperty("")
 

@@ -178,6 +178,11 @@ class Control:
         self.app._on_focus(None, focused)
         return "ok"
 
+    def cmd_pin_window_passed(self) -> str:
+        """Five minutes pass since the PIN was entered (the next Accept asks for it again)."""
+        self.app.service.lock._last_pin_at = None
+        return "ok"
+
     def cmd_env(self, name: str) -> str:
         return os.environ.get(name, "")
 

@@ -107,7 +107,7 @@ def card_for(state: dict, binding_message: str) -> dict | None:
 
 
 def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: bool = False,
-                         push: str = "websocket") -> dict:
+                         push: str = "websocket", continue_: bool = True) -> dict:
     """Welcome → "Open QR image…" → type the QR PNG's path → Open → Continue → Home."""
     png = tmp_path / "enroll-qr.png"
     provider.enrollment_png(png)
@@ -123,6 +123,8 @@ def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: b
     app.call("choose_file", path=str(png))
     app.press("chooser_open")
     state = app.wait_state(lambda s: s["enrolled"], timeout=20)
+    if not continue_:
+        return state
     app.press("continue_button")
     app.wait_state(lambda s: s["screen"] == "home" and connected(s))
     return state
