@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from .keys import KeyStore, private_dir, write_private_file
 
 STORE_NAME = "accounts.json"
+COLOURS = 6  # the number of account colours the UI has (ui/theme.py ACCOUNT_COLOURS)
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +37,7 @@ class Account:
     totp: dict[str, Any] = field(default_factory=dict)
     channel: dict[str, Any] = field(default_factory=dict)
     enrolled_at: int = 0
+    colour: int = -1  # its chip's colour, chosen at enrollment so that accounts differ
 
     @property
     def provider_label(self) -> str:
@@ -49,6 +51,8 @@ class Account:
     @property
     def colour_index(self) -> int:
         """A stable small number per account, so its chip keeps one colour on every screen."""
+        if self.colour >= 0:
+            return self.colour
         return int(hashlib.sha256(self.device_id.encode()).hexdigest()[:8], 16)
 
     @property
@@ -99,6 +103,9 @@ class AccountStore:
     def add(self, account: Account) -> None:
         with self._lock:
             accounts = [a for a in self._read() if a.device_id != account.device_id]
+            if account.colour < 0:  # the first colour no other account has
+                taken = {a.colour_index % COLOURS for a in accounts}
+                account.colour = next((c for c in range(COLOURS) if c not in taken), len(accounts))
             accounts.append(account)
             self._write(accounts)
 

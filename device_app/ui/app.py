@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import threading
-
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
@@ -29,8 +27,8 @@ from device_app.core.store import Account
 from . import theme
 from .camera import ScanScreen  # noqa: F401  (registers the class for app.kv)
 from .screens import CodeScreen, HistoryScreen, HomeScreen, SettingsScreen, WelcomeScreen  # noqa: F401
-from device_app.core.lock import PinError
-
+from .lock_flow import LockFlows
+from .notices import Notices
 from .widgets import ConfirmPopup, HistoryDetailPopup, MessagePopup, PinPopup
 
 log = logging.getLogger(__name__)
@@ -60,7 +58,7 @@ class RootView(FloatLayout):
             button.state = "down"
 
 
-class CibaDeviceApp(App):
+class CibaDeviceApp(Notices, LockFlows, App):
     title = "CIBA Authenticator"
 
     def __init__(self, data_dir: str | Path | None = None, camera: str | None = None,
@@ -181,70 +179,6 @@ class CibaDeviceApp(App):
     def retry_now(self) -> None:
         self.service.retry_now()
 
-    # notices (the snackbar) and desktop notifications ------------------------------------
-    def show_notice(self, text: str, colour=theme.PRIMARY, action: str = "", on_action=None,
-                    seconds: float = 8) -> None:
-        view = self.view
-        view.notice, view.notice_colour, view.notice_action = text, colour, action
-        self._notice_action = on_action
-        Clock.unschedule(self._clear_notice)
-        Clock.schedule_once(self._clear_notice, seconds)
-
-    def _clear_notice(self, *_args) -> None:
-        self.view.notice, self.view.notice_action, self._notice_action = "", "", None
-
-    def notice_pressed(self, action: bool) -> None:
-        callback = self._notice_action if action else None
-        log.info("notice pressed (action=%s, callback=%s)", action, callback is not None)
-        self._clear_notice()
-        if callback:
-            callback()
-
-    def _on_notice(self, kind: str, text: str) -> None:
-        if kind == "arrived":
-            item = self.service.inbox.get(text)
-            if item is not None:
-                self._announce(item)
-            return
-        if kind in ("cancelled", "expired") or text:
-            self.show_notice(text, theme.OUTCOME_COLOURS.get(kind, theme.MUTED))
-        for request_id in [r for r in self._notifications
-                           if self.service.inbox.get(r) is None]:
-            self._withdraw(request_id)
-
-    def _announce(self, item) -> None:
-        """A new request: a desktop notification (with sound) when the window is not in front."""
-        if self.in_front:
-            return
-        account = self.service.store.get(item.account_id)
-        body = f"Check that it shows: {item.binding_message}" if item.binding_message else \
-            "Open the app to answer."
-        if account is not None:
-            body += f"\nFor {theme.account_chip(account)}"
-        request_id = item.request_id
-
-        def send() -> None:
-            nid = self.notifier.notify(f"Sign-in request from {item.client_name}", body)
-            if nid:
-                Clock.schedule_once(lambda _dt: self._notifications.__setitem__(request_id, nid))
-
-        threading.Thread(target=send, daemon=True).start()
-
-    def _withdraw(self, request_id: str) -> None:
-        nid = self._notifications.pop(request_id, None)
-        if nid:
-            threading.Thread(target=self.notifier.close, args=(nid,), daemon=True).start()
-
-    def _fetch_logo(self, url: str | None) -> None:
-        if not url or self.logos.cached(url):
-            return
-
-        def fetched(path) -> None:
-            if path:
-                self.refresh()
-        from device_app.core.service import in_background
-        in_background(lambda: self.logos.fetch(url), fetched, lambda _exc: None, self._dispatch)
-
     # enrollment --------------------------------------------------------------------------
     def enroll_text(self, text: str) -> None:
         self._enrolling()
@@ -253,6 +187,11 @@ class CibaDeviceApp(App):
     def enroll_image(self, path: str) -> None:
         self._enrolling()
         self.service.enroll_image(path, self._enrolled, self._enroll_failed, push=self.view.ids.welcome.push)
+
+    def add_account(self) -> None:
+        """Settings → Add an account: the enrollment choices again, with Back and the nav bar."""
+        self.view.ids.welcome.set_status("")
+        self.show("welcome")
 
     def _enrolling(self) -> None:
         self.show("welcome")
@@ -336,65 +275,6 @@ class CibaDeviceApp(App):
 
         if not self.service.report(request_id, done, failed):
             log.info("report: not sent")
-
-    # the app lock ------------------------------------------------------------------------
-    @staticmethod
-    def _pin_error(work) -> str:
-        try:
-            work()
-        except PinError as exc:
-            return str(exc)
-        return ""
-
-    def ask_unlock(self) -> None:
-        """At start with a PIN set: the keys open (and requests arrive) once it is entered."""
-        PinPopup(title="Enter your PIN",
-                 message="This app is locked. Enter your PIN to receive and answer sign-in requests.",
-                 action=lambda pin: self._pin_error(lambda: self.service.unlock(pin)),
-                 forgot=self.confirm_forget_pin).open()
-
-    def confirm_forget_pin(self) -> None:
-        ConfirmPopup(message="Without the PIN the keys cannot be opened. Remove every account from "
-                             "this device? You can enroll again with new codes.",
-                     confirm_text="Remove all", action=self._forget_pin).open()
-
-    def _forget_pin(self) -> None:
-        for popup in [w for w in Window.children if isinstance(w, PinPopup)]:
-            popup.dismiss()
-        self.service.forget_pin()
-        self.view.ids.welcome.set_status("")
-        self.show("welcome")
-
-    def ask_new_pin(self) -> None:
-        lock = self.service.lock
-        if lock.enabled:
-            def change(pin: str) -> str:
-                error = self._pin_error(lambda: lock.unlock(pin))
-                if not error:
-                    Clock.schedule_once(lambda _dt: self._choose_pin(current=pin), 0.3)
-                return error
-            PinPopup(title="Change PIN", message="Enter your current PIN.", action=change).open()
-        else:
-            self._choose_pin()
-
-    def _choose_pin(self, current: str | None = None) -> None:
-        def chosen(pin: str) -> str:
-            error = self._pin_error(lambda: self.service.set_pin(pin, current))
-            if not error:
-                self.show_notice("PIN set: the keys on this device are encrypted with it.",
-                                 theme.ACCEPT)
-            return error
-        PinPopup(title="Choose a PIN", message="4 to 12 digits. Accept will ask for it; the keys "
-                                               "are encrypted with it.", action=chosen).open()
-
-    def ask_remove_pin(self) -> None:
-        def remove(pin: str) -> str:
-            error = self._pin_error(lambda: self.service.remove_pin(pin))
-            if not error:
-                self.show_notice("PIN removed: the keys are files only you can read.", theme.WARN)
-            return error
-        PinPopup(title="Remove PIN", message="Enter your PIN to turn the app lock off.",
-                 action=remove).open()
 
     def confirm_remove(self, device_id: str) -> None:
         account = self.service.store.get(device_id)

@@ -106,6 +106,14 @@ def card_for(state: dict, binding_message: str) -> dict | None:
     return next((c for c in state["cards"] if c["binding_message"] == binding_message), None)
 
 
+def open_qr_image(app: AppRemote, png: Path) -> None:
+    """Welcome → "Open QR image…" → type the image's path into the picker → Open."""
+    app.press("open_image_button")
+    app.wait_state(lambda s: s["popups"] == ["FilePickerPopup"])
+    app.call("choose_file", path=str(png))
+    app.press("chooser_open")
+
+
 def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: bool = False,
                          push: str = "websocket", continue_: bool = True) -> dict:
     """Welcome → "Open QR image…" → type the QR PNG's path → Open → Continue → Home."""
@@ -118,10 +126,7 @@ def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: b
     if push != "websocket":  # the push channel hides under "More options"
         app.press("more_options")
         app.press(f"push_{push}")
-    app.press("open_image_button")
-    app.wait_state(lambda s: s["popups"] == ["FilePickerPopup"])
-    app.call("choose_file", path=str(png))
-    app.press("chooser_open")
+    open_qr_image(app, png)
     state = app.wait_state(lambda s: s["enrolled"], timeout=20)
     if not continue_:
         return state

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from app_remote import AppRemote, card_for, connected, enroll_from_qr_image
+from app_remote import AppRemote, card_for, connected, enroll_from_qr_image, open_qr_image
 from provider_process import CLIENT_ID, CLIENT_SECRET
 
 pytestmark = pytest.mark.slow
@@ -52,6 +52,7 @@ def test_a_cancelled_request_is_withdrawn_at_once_and_says_who(app, provider, tm
     state = app.wait_state(lambda s: not card_for(s, "CANCEL ME 1"), timeout=10)
     assert time.monotonic() - started < 1.0 + 0.5  # within 1 s (+ the test's polling)
     assert state["banner"].startswith("Cancelled by Library kiosk")
+    state = app.wait_state(lambda s: s["history"])  # History is redrawn just after Home
     assert state["history"][0]["outcome"] == "cancelled"
 
 
@@ -62,10 +63,7 @@ def test_no_dead_end_after_a_failed_add_account(app, provider, tmp_path):
     app.press("add_account_button")
     state = app.wait_state(lambda s: s["screen"] == "welcome")
     assert state["show_nav"]
-    app.press("open_image_button")
-    app.wait_state(lambda s: s["popups"] == ["FilePickerPopup"])
-    app.call("choose_file", path=str(used))
-    app.press("chooser_open")
+    open_qr_image(app, str(used))
     app.wait_state(lambda s: "already used" in s["welcome_status"], timeout=20)
     provider.bc_authorize("WHILE ADDING")
     state = app.wait_state(lambda s: s["request_bar"] and card_for(s, "WHILE ADDING"))
@@ -102,6 +100,7 @@ def test_expiry_is_announced_and_history_opens_with_a_report(app, provider, tmp_
     app.wait_state(lambda s: card_for(s, "SOON GONE"))
     state = app.wait_state(lambda s: not card_for(s, "SOON GONE"), timeout=20)
     assert "expired" in state["banner"]
+    state = app.wait_state(lambda s: s["history"])
     assert state["history"][0]["outcome"] == "expired"
     assert state["history"][0]["account"] == f"alice @ 127.0.0.1:{provider.port}"
 
@@ -206,3 +205,25 @@ def test_a_request_notifies_the_desktop_when_the_window_is_behind(provider, tmp_
         assert shown["appname"]["data"] == "CIBA Authenticator"
     finally:
         app.close()
+
+
+def test_two_accounts_have_chips_of_their_own(app, provider, tmp_path):
+    if "bob" not in provider.cli("users", "list"):
+        provider.cli("users", "add", "bob", "--password", "bob-password-123", "--name", "Bob")
+    enroll_from_qr_image(app, provider, tmp_path)
+    provider.enrollment_png(tmp_path / "bob-qr.png", username="bob")
+    app.press("nav_settings")
+    app.press("add_account_button")
+    open_qr_image(app, str(tmp_path / "bob-qr.png"))
+    app.wait_state(lambda s: s["enrolled"] and "(bob)" in s["welcome_status"], timeout=20)
+    app.press("continue_button")
+    app.wait_state(lambda s: len(s["accounts"]) == 2 and connected(s))
+    provider.bc_authorize("FOR ALICE")
+    provider.bc_authorize("FOR BOB", login_hint="bob")
+    state = app.wait_state(lambda s: card_for(s, "FOR ALICE") and card_for(s, "FOR BOB"))
+    alice, bob = card_for(state, "FOR ALICE"), card_for(state, "FOR BOB")
+    assert alice["account"].startswith("alice @ 127.0.0.1")
+    assert bob["account"].startswith("bob @ 127.0.0.1")
+    assert alice["account_colour"] != bob["account_colour"]
+    app.press("deny_button", card=bob["request_id"])
+    app.press("deny_button", card=alice["request_id"])

@@ -84,7 +84,8 @@ def test_an_expiring_request_disappears_from_home(app, provider, tmp_path):
     enroll_from_qr_image(app, provider, tmp_path)
     auth_req_id = provider.bc_authorize("SHORT LIVED", requested_expiry="4")
     app.wait_state(lambda s: card_for(s, "SHORT LIVED"))
-    state = app.wait_state(lambda s: not card_for(s, "SHORT LIVED"), timeout=20)
+    app.wait_state(lambda s: not card_for(s, "SHORT LIVED"), timeout=20)
+    state = app.wait_state(lambda s: s["history"])  # History is redrawn just after Home
     assert [h["outcome"] for h in state["history"]] == ["expired"]
     assert provider.poll_tokens(auth_req_id)[1]["error"] == "expired_token"
 

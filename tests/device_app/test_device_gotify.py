@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_remote import card_for, enroll_from_qr_image
+from app_remote import card_for, enroll_from_qr_image, open_qr_image
 from conftest import wait_for
 from provider_process import ProviderProcess
 from tests.support.gotify_server import GotifyServer
@@ -68,7 +68,8 @@ def test_a_gotify_device_notices_a_request_decided_elsewhere(gotify_provider, se
 
 def test_the_app_enrolls_for_gotify_and_gets_requests_through_it(app, gotify_provider, tmp_path):
     enroll_from_qr_image(app, gotify_provider, tmp_path, push="gotify")
-    assert "Push channel: gotify" in app.state()["accounts"][0]["details"]
+    state = app.wait_state(lambda s: s["accounts"])
+    assert "Requests arrive through a Gotify server" in state["accounts"][0]["details"]
     auth_req_id = gotify_provider.bc_authorize("GOTIFY APP")
     state = app.wait_state(lambda s: card_for(s, "GOTIFY APP"), timeout=20)
     app.press("accept_button", card=card_for(state, "GOTIFY APP")["request_id"])
@@ -81,9 +82,6 @@ def test_the_app_explains_a_provider_without_gotify(app, provider, tmp_path):
     app.wait_state(lambda s: s["screen"] == "welcome")
     app.press("more_options")
     app.press("push_gotify")
-    app.press("open_image_button")
-    app.wait_state(lambda s: s["popups"] == ["FilePickerPopup"])
-    app.call("choose_file", path=str(tmp_path / "qr.png"))
-    app.press("chooser_open")
+    open_qr_image(app, str(tmp_path / "qr.png"))
     state = app.wait_state(lambda s: s["welcome_status"].startswith("The provider refused"), timeout=20)
     assert not state["enrolled"]
