@@ -334,11 +334,24 @@ class HistoryDetailPopup(Popup):
 def sync_children(container, keys: list[str], make: Callable[[str], object], key_of: Callable[[object], str]):
     """Make ``container``'s children match ``keys`` in order, reusing widgets with the same key.
 
-    Returns the widgets in order so the caller can fill them.
+    Returns the widgets in order so the caller can fill them. Removing entries, or adding new
+    ones at the top (a new request, a new history entry), touches only those widgets: a list of
+    200 rows is not rebuilt for one change (that cost lands on the next request's first frame).
     """
     existing = {key_of(child): child for child in container.children}
     ordered = [existing.get(key) or make(key) for key in keys]
-    if [key_of(c) for c in reversed(container.children)] != keys:
+    shown = [key_of(c) for c in reversed(container.children)]
+    if shown == keys:
+        return ordered
+    wanted = set(keys)
+    for child in [c for c in container.children if key_of(c) not in wanted]:
+        container.remove_widget(child)
+    kept = [k for k in shown if k in wanted]
+    new = len(keys) - len(kept)
+    if keys[new:] == kept:  # only new ones, on top (children are bottom first in Kivy)
+        for widget in reversed(ordered[:new]):
+            container.add_widget(widget, index=len(container.children))
+    else:
         container.clear_widgets()
         for widget in ordered:
             container.add_widget(widget)
