@@ -243,6 +243,7 @@ class DeviceService:
                 outcome, reason = self._ended(item, status) if status != "pending" else ("", "")
                 if outcome and self.inbox.settle(item.request_id, outcome, reason):
                     self.on_change()
+                    self.on_notice(outcome, reason)
 
             in_background(lambda item=item: self.client(device_id).get_request(item.request_id),
                           found, lambda exc: None, self.dispatch)
