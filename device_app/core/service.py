@@ -99,17 +99,23 @@ class DeviceService:
         self._on_change()
 
     def _save_loop(self) -> None:
+        """The one writer of inbox.json: a snapshot taken on the UI thread, written here."""
         while True:
             self._save_wanted.wait()
             time.sleep(0.3)  # one write for a burst of changes, never on the UI thread's path
             self._save_wanted.clear()
-            self.dispatch(self._save_now)
+            taken, box = threading.Event(), {}
 
-    def _save_now(self) -> None:
-        data = json.dumps(self.inbox.dump()).encode()
-        if self._inbox_path.parent.is_dir():
-            threading.Thread(target=write_private_file, args=(self._inbox_path, data),
-                             daemon=True).start()
+            def snapshot() -> None:
+                box["data"] = json.dumps(self.inbox.dump()).encode()
+                taken.set()
+
+            self.dispatch(snapshot)
+            if taken.wait(10) and self._inbox_path.parent.is_dir():
+                try:
+                    write_private_file(self._inbox_path, box["data"])
+                except OSError as exc:
+                    log.warning("Could not save the history (%s)", type(exc).__name__)
 
     # accounts -----------------------------------------------------------------------------
     def accounts(self) -> list[Account]:
