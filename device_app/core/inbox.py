@@ -14,7 +14,7 @@ them to ``inbox.json``). Not thread-safe by design: the app touches it from the 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 OUTCOMES = ("approved", "denied", "cancelled", "expired", "failed")
@@ -153,12 +153,16 @@ class Inbox:
 
     # persistence ---------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
+        """A snapshot for ``load``: new lists and dicts around the request dicts, which are never
+        changed once received, so it may be serialised on another thread. (Cheap on purpose: no
+        deep copy; it is taken on the UI thread.)"""
+        fields = tuple(HistoryEntry.__dataclass_fields__)
         return {"version": 1,
                 "pending": [{"account_id": p.account_id, "request": p.request,
                              "received_at": p.received_at} for p in self._pending.values()],
                 "dropped": [{"account_id": p.account_id, "request": p.request,
                              "received_at": p.received_at} for p in self._dropped.values()],
-                "history": [asdict(h) for h in self._history]}
+                "history": [{name: getattr(h, name) for name in fields} for h in self._history]}
 
     def load(self, data: dict[str, Any]) -> None:
         """Restore what ``dump`` wrote (unknown fields are ignored, broken entries skipped)."""

@@ -107,13 +107,13 @@ class DeviceService:
             taken, box = threading.Event(), {}
 
             def snapshot() -> None:
-                box["data"] = json.dumps(self.inbox.dump()).encode()
+                box["data"] = self.inbox.dump()
                 taken.set()
 
             self.dispatch(snapshot)
             if taken.wait(10) and self._inbox_path.parent.is_dir():
                 try:
-                    write_private_file(self._inbox_path, box["data"])
+                    write_private_file(self._inbox_path, json.dumps(box["data"]).encode())
                 except OSError as exc:
                     log.warning("Could not save the history (%s)", type(exc).__name__)
 

@@ -2,7 +2,7 @@
 
 Connects with a fresh device-auth JWS, reports each message, and after every (re)connect
 fetches /device/requests so that nothing sent while offline is missed. When the connection
-fails or drops it retries quickly at first (a restarted provider is found within a second),
+fails or drops it retries quickly at first (a restarted provider is found within half a second),
 then backs off (with jitter), until stop(); ``retry_now()`` cuts a wait short.
 ``device_revoked`` (or a refused upgrade) ends it for good.
 """
@@ -31,14 +31,16 @@ CONNECTING, CONNECTED, OFFLINE, REFUSED, REVOKED, STOPPED = (
 class Backoff:
     """Short delays first, so a provider that comes back is found within a second; then longer.
 
-    For ``fast_for`` seconds after the first failure the delays are ``initial`` doubling up to
-    ``fast_cap`` (0.25, 0.5, 0.75, 0.75 ... s: a refused TCP connect costs next to nothing);
-    after that they double up to ``maximum`` (a long outage should not drain a battery). Each
-    delay gets up to 20 % random jitter so that many devices do not reconnect in step.
+    For ``fast_for`` seconds after the first failure the delays are ``initial`` up to
+    ``fast_cap`` (0.25, 0.4, 0.4 ... s: a refused TCP connect costs next to nothing), so a
+    provider that restarts is reached within half a second of answering again, and a new
+    request is on the screen within a second (bench/device_latency.py measures it); after that
+    they double up to ``maximum`` (a long outage should not drain a battery). Each delay gets up
+    to 20 % random jitter so that many devices do not reconnect in step.
     """
 
     def __init__(self, initial: float = 0.25, maximum: float = 30.0, factor: float = 2.0,
-                 fast_for: float = 120.0, fast_cap: float = 0.75,
+                 fast_for: float = 120.0, fast_cap: float = 0.4,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.initial, self.maximum, self.factor = initial, maximum, factor
         self.fast_for, self.fast_cap, self.clock = fast_for, fast_cap, clock

@@ -27,6 +27,7 @@ from device_app.core.store import Account
 from . import theme
 from .camera import ScanScreen  # noqa: F401  (registers the class for app.kv)
 from .screens import CodeScreen, HistoryScreen, HomeScreen, SettingsScreen, WelcomeScreen  # noqa: F401
+from .idle import IdleWork
 from .lock_flow import LockFlows
 from .notices import Notices
 from .widgets import ConfirmPopup, HistoryDetailPopup, MessagePopup, PinPopup
@@ -58,7 +59,7 @@ class RootView(FloatLayout):
             button.state = "down"
 
 
-class CibaDeviceApp(Notices, LockFlows, App):
+class CibaDeviceApp(Notices, LockFlows, IdleWork, App):
     title = "CIBA Authenticator"
 
     def __init__(self, data_dir: str | Path | None = None, camera: str | None = None,
@@ -84,6 +85,7 @@ class CibaDeviceApp(Notices, LockFlows, App):
         self.view = RootView()
         self.screens = self.view.ids.screens
         self.view.ids.settings.data_dir = str(self.data_dir)
+        self.start_idle_work()
         return self.view
 
     def on_start(self) -> None:
@@ -131,23 +133,20 @@ class CibaDeviceApp(Notices, LockFlows, App):
 
     # navigation and refresh --------------------------------------------------------------
     def show(self, name: str) -> None:
-        if name != "home" and hasattr(self, "_refresh_rest"):
-            self._refresh_other_screens()
+        self.refresh_if_stale(name)
         self.view.has_accounts = self.view.ids.welcome.has_accounts = bool(self.service.accounts())
         self.screens.current = name
         self.view.screen_changed(name)
 
     def refresh(self) -> None:
-        """Redraw Home (and the bars) now; the other screens a moment later, off the path of a
-        new request (a card must reach the screen within a frame or two)."""
+        """Redraw Home (and the bars) now; the other screens later, off the path of a new
+        request (a card must reach the screen within a frame or two; see idle.py)."""
         accounts = self.service.accounts()
         by_id = {a.device_id: a for a in accounts}
         pending = self.service.inbox.pending()
         ids = self.view.ids
         ids.home.show(pending, by_id)
-        if not hasattr(self, "_refresh_rest"):
-            self._refresh_rest = Clock.create_trigger(self._refresh_other_screens, 0.15)
-        self._refresh_rest()
+        self.screens_changed()
         self.view.pending_count = len(pending)
         self.view.has_accounts = ids.welcome.has_accounts = bool(accounts)
         self.view.connection = self._connection_summary(accounts)
@@ -158,14 +157,16 @@ class CibaDeviceApp(Notices, LockFlows, App):
         for item in pending:
             self._fetch_logo(item.request.get("logo_uri"))
 
-    def _refresh_other_screens(self, *_args) -> None:
+    def refresh_screen(self, name: str) -> None:
+        """Redraw History, Code or Settings from the service."""
         accounts = self.service.accounts()
-        by_id = {a.device_id: a for a in accounts}
         ids = self.view.ids
-        ids.history.show(self.service.inbox.history(), by_id)
-        ids.code.show(accounts)
-        ids.settings.show(accounts, self.service.states)
-        ids.home.keep_spare_card()
+        if name == "history":
+            ids.history.show(self.service.inbox.history(), {a.device_id: a for a in accounts})
+        elif name == "code":
+            ids.code.show(accounts)
+        elif name == "settings":
+            ids.settings.show(accounts, self.service.states)
 
     def _connection_summary(self, accounts: list[Account]) -> str:
         if not accounts:

@@ -47,20 +47,31 @@ class HomeScreen(Screen):
     empty = BooleanProperty(True)
     offline = BooleanProperty(False)
 
-    _spare: RequestCard | None = None  # built ahead in idle time: a new request needs no kv build
+    # Cards ready for the next request: built ahead in idle time, or taken off Home when their
+    # request ended. Building a card from its kv rules can take longer than a frame on a slow
+    # machine; a new request should only fill one in.
+    SPARE_CARDS = 3
+
+    def __init__(self, **kwargs) -> None:
+        self._spare: list[RequestCard] = []
+        super().__init__(**kwargs)
 
     def keep_spare_card(self) -> None:
-        if self._spare is None:
-            self._spare = RequestCard()
+        if not self._spare:
+            self._spare.append(RequestCard())
 
     def _new_card(self) -> RequestCard:
-        card, self._spare = self._spare or RequestCard(), None
-        return card
+        return self._spare.pop() if self._spare else RequestCard()
+
+    def _release(self, card: RequestCard) -> None:
+        if len(self._spare) < self.SPARE_CARDS:
+            self._spare.append(card)
 
     def show(self, items: list[PendingRequest], accounts: dict[str, Account]) -> None:
         self.empty = not items
         cards = sync_children(self.ids.request_list, [i.request_id for i in items],
-                              lambda _key: self._new_card(), lambda card: card.request_id)
+                              lambda _key: self._new_card(), lambda card: card.request_id,
+                              released=self._release)
         logos = App.get_running_app().logos
         for card, item in zip(cards, items):
             card.show(item, accounts.get(item.account_id), logos.cached(item.request.get("logo_uri")))

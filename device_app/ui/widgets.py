@@ -331,21 +331,26 @@ class HistoryDetailPopup(Popup):
         App.get_running_app().report(self.entry.request_id)
 
 
-def sync_children(container, keys: list[str], make: Callable[[str], object], key_of: Callable[[object], str]):
+def sync_children(container, keys: list[str], make: Callable[[str], object], key_of: Callable[[object], str],
+                  released: Callable[[object], None] | None = None):
     """Make ``container``'s children match ``keys`` in order, reusing widgets with the same key.
 
     Returns the widgets in order so the caller can fill them. Removing entries, or adding new
     ones at the top (a new request, a new history entry), touches only those widgets: a list of
     200 rows is not rebuilt for one change (that cost lands on the next request's first frame).
+    Widgets taken out are handed to ``released`` (to be reused for another key).
     """
+    wanted = set(keys)
+    gone = [c for c in container.children if key_of(c) not in wanted]
+    for child in gone:
+        container.remove_widget(child)
+        if released is not None:
+            released(child)
     existing = {key_of(child): child for child in container.children}
     ordered = [existing.get(key) or make(key) for key in keys]
     shown = [key_of(c) for c in reversed(container.children)]
     if shown == keys:
         return ordered
-    wanted = set(keys)
-    for child in [c for c in container.children if key_of(c) not in wanted]:
-        container.remove_widget(child)
     kept = [k for k in shown if k in wanted]
     new = len(keys) - len(kept)
     if keys[new:] == kept:  # only new ones, on top (children are bottom first in Kivy)

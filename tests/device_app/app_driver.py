@@ -24,10 +24,65 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from device_app.main import create_app  # noqa: E402
 
 
+TIMELINE: dict[str, dict[str, float]] = {}  # binding message -> stage -> time.time()
+GC_PAUSES: list[tuple[float, float, int]] = []  # (start, seconds, generation), the latest 500
+CONNECTED: list[float] = []  # time.time() of each WebSocket (re)connection
+SWAPS: list[float] = []  # seconds each frame's buffer swap took (software OpenGL renders there)
+
+
+def trace_request_path() -> None:
+    """Note when each login_request reaches the WebSocket thread and the UI thread, and every
+    garbage-collector pass: the benchmark splits its latency by stage with these."""
+    import gc
+
+    from device_app.core.service import DeviceService
+    from device_app.core.ws_listener import WebSocketListener
+
+    def stage(message: dict, name: str) -> None:
+        requests = [message.get("request")] if message.get("type") == "login_request" else \
+            message.get("requests") or [] if message.get("type") == "sync" else []
+        for request in requests:
+            if isinstance(request, dict) and request.get("binding_message"):
+                TIMELINE.setdefault(request["binding_message"], {}).setdefault(name, time.time())
+
+    listener_init = WebSocketListener.__init__
+
+    def init(self, client, on_message, on_state, *args, **kwargs) -> None:
+        def received(message: dict) -> None:
+            stage(message, "received")
+            on_message(message)
+
+        def state(name: str, detail: str = "") -> None:
+            if name == "connected":
+                CONNECTED.append(time.time())
+            on_state(name, detail)
+        listener_init(self, client, received, state, *args, **kwargs)
+
+    handle = DeviceService._handle
+
+    def handled(self, device_id: str, message: dict) -> None:
+        stage(message, "handled")
+        handle(self, device_id, message)
+        stage(message, "built")
+
+    WebSocketListener.__init__, DeviceService._handle = init, handled
+    started = [0.0]
+
+    def collected(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            GC_PAUSES.append((time.time(), time.perf_counter() - started[0], info["generation"]))
+            del GC_PAUSES[:-500]
+
+    gc.callbacks.append(collected)
+
+
 def main() -> None:
     argv = sys.argv[1:]
     port = int(argv[argv.index("--control-port") + 1])
     del argv[argv.index("--control-port"):argv.index("--control-port") + 2]
+    trace_request_path()
     app = create_app(argv)
 
     from kivy.clock import Clock
@@ -36,17 +91,29 @@ def main() -> None:
 
 
 class Control:
+    # Commands that only read what the UI thread has noted: the benchmark polls them every few
+    # milliseconds, and must not make the app draw extra frames while it measures.
+    OFF_UI_THREAD = {"drawn", "timeline", "swaps", "cpu_seconds"}
+
     def __init__(self, app, port: int) -> None:
         self.app, self.port = app, port
 
     def start(self) -> None:
         from kivy.core.window import Window
         self.drawn: dict[str, float] = {}  # binding message -> time.time() of the first frame showing it
-        Window.bind(on_flip=self._flipped)
+        swap = Window.flip
+
+        def flip() -> None:  # after the buffers are swapped: the frame has left the app
+            started = time.perf_counter()
+            swap()
+            SWAPS.append(time.perf_counter() - started)
+            del SWAPS[:-5000]
+            self._flipped()
+        Window.flip = flip
         server = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._serve, args=(server,), daemon=True).start()
 
-    def _flipped(self, *_args) -> None:
+    def _flipped(self) -> None:
         """After each frame reaches the screen: note the cards it showed for the first time."""
         now = time.time()
         for card in self.app.view.ids.home.ids.request_list.children:
@@ -56,6 +123,25 @@ class Control:
     def cmd_drawn(self, binding_message: str) -> float | None:
         return self.drawn.get(binding_message)
 
+    def cmd_cpu_seconds(self) -> float:
+        """CPU time the app's process has used (all threads)."""
+        return time.process_time()
+
+    def cmd_swaps(self) -> list[float]:
+        """How long each frame's buffer swap took (seconds), the latest 5000 frames."""
+        return list(SWAPS)
+
+    def cmd_timeline(self, binding_message: str) -> dict:
+        """When the request reached the WebSocket thread, the UI thread, was built and drawn
+        (time.time()), and the garbage-collector passes since it was received."""
+        stages = dict(TIMELINE.get(binding_message, {}))
+        if binding_message in self.drawn:
+            stages["drawn"] = self.drawn[binding_message]
+        since = stages.get("received", time.time())
+        stages["gc"] = [(at, seconds, gen) for at, seconds, gen in GC_PAUSES if at >= since]
+        stages["connected"] = CONNECTED[-1] if CONNECTED else None
+        return stages
+
     def _serve(self, server: socket.socket) -> None:
         while True:
             conn, _ = server.accept()
@@ -64,7 +150,12 @@ class Control:
     def _session(self, conn: socket.socket) -> None:
         with conn, conn.makefile("rw") as stream:
             for line in stream:
-                stream.write(json.dumps(self._on_ui_thread(json.loads(line))) + "\n")
+                command = json.loads(line)
+                if command["cmd"] in self.OFF_UI_THREAD:  # reads only: never wake the UI thread
+                    answer = {"result": getattr(self, "cmd_" + command["cmd"])(**command.get("args", {}))}
+                else:
+                    answer = self._on_ui_thread(command)
+                stream.write(json.dumps(answer) + "\n")
                 stream.flush()
 
     def _on_ui_thread(self, command: dict) -> dict:
@@ -102,7 +193,31 @@ class Control:
         raise LookupError(f"no widget with id {wid!r}" + (f" in {card}" if card else ""))
 
     # commands ----------------------------------------------------------------------------
+    def cmd_cards(self) -> list[str]:
+        """The binding messages on Home, top first (a light look that redraws nothing)."""
+        return [c.binding_message for c in reversed(self.app.view.ids.home.ids.request_list.children)]
+
+    def cmd_card_widgets(self) -> dict[str, int]:
+        """Binding message -> the id() of the card widget showing it (reuse shows as equal ids)."""
+        return {c.binding_message: id(c) for c in self.app.view.ids.home.ids.request_list.children}
+
+    def cmd_card_ids(self) -> dict[str, str]:
+        """Binding message -> the request id of its card on Home."""
+        return {c.binding_message: c.request_id for c in self.app.view.ids.home.ids.request_list.children}
+
+    def cmd_history_rows(self) -> list[str]:
+        """The request ids History's rows show right now, without bringing it up to date."""
+        return [r.request_id for r in reversed(self.app.view.ids.history.ids.history_list.children)]
+
+    def cmd_gc(self) -> dict:
+        import gc
+        return {"frozen": gc.get_freeze_count(), "thresholds": list(gc.get_threshold())}
+
     def cmd_state(self) -> dict:
+        """What the person sees; History, Code and Settings as they show when opened (the app
+        brings them up to date then, or in idle time: device_app/ui/idle.py)."""
+        for name in ("history", "code", "settings"):
+            self.app.refresh_if_stale(name)
         ids = self.app.view.ids
         return {
             "screen": self.app.screens.current,

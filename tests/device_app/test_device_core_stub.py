@@ -223,7 +223,7 @@ def test_backoff_probes_fast_at_first_then_slows_down():
     now = [0.0]
     backoff = Backoff(clock=lambda: now[0])
     fast = [backoff.next_delay() for _ in range(6)]
-    assert fast[0] < 0.31 and all(d <= 0.75 * 1.2 for d in fast)  # back within a second
+    assert fast[0] < 0.31 and all(d <= 0.4 * 1.2 for d in fast)  # back within half a second
     now[0] = 200.0  # a long outage
     slow = [backoff.next_delay() for _ in range(12)]
     assert max(slow) > 20 and all(d <= 30 * 1.2 for d in slow)
