@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "device_app")]
 import requests  # noqa: E402
 
 from app_remote import AppRemote, connected, enroll_from_qr_image  # noqa: E402
-from provider_process import CLIENT_ID, CLIENT_SECRET, ProviderProcess  # noqa: E402
+from provider_process import ProviderProcess  # noqa: E402
 from tests.support.provider_process import Process  # noqa: E402
 
 STAGES = (("provider", "received"), ("handoff", "handled"), ("build", "built"), ("draw", "drawn"))
@@ -91,8 +91,7 @@ def requests_to_cards(provider: ProviderProcess, app: AppRemote, count: int, gap
         if i >= 3:  # the first few warm up caches and fonts
             latencies.append((drawn - started) * 1000)
             stages.append(split(started, app.call("timeline", binding_message=message)))
-        requests.post(provider.url("/bc-cancel"), data={"auth_req_id": auth_req_id},
-                      auth=(CLIENT_ID, CLIENT_SECRET), timeout=15)
+        provider.bc_cancel(auth_req_id)
         while message in app.call("cards"):  # withdrawn (a light look: no screen redrawn)
             time.sleep(0.02)
         time.sleep(gap)

@@ -31,11 +31,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class _OptionalParts(logging.Filter):
-    """Drops Kivy's CRITICAL report (with tracebacks) that no X11 cut buffer tool is installed:
-    middle-click paste needs xclip or xsel; copy and paste work without them."""
+    """Drops Kivy's CRITICAL reports about optional parts this machine lacks: no X11 cut buffer
+    tool (middle-click paste needs xclip or xsel; copy and paste work without them), and no
+    audio output (ui/sound.py says so in one INFO line)."""
+
+    QUIET = ("Cutbuffer: Unable to find any valuable", "AudioSDL2: Unable to open mixer",
+             "AudioSDL2: Unable to load")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Cutbuffer: Unable to find any valuable")
+        return not str(record.msg).startswith(self.QUIET)
 
 
 def configure_logging(verbose: bool = False) -> None:

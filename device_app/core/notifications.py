@@ -4,11 +4,14 @@ On Linux this calls the freedesktop Desktop Notifications service
 (``org.freedesktop.Notifications`` on the session bus; spec 1.2: ``Notify`` and
 ``CloseNotification``) with jeepney, a pure-Python D-Bus library: no GObject introspection, no
 dbus-python (a C extension), no ``notify-send`` process, and it gives back the notification id,
-so the notification is withdrawn when the request is decided, cancelled or expires. The sound is
-the spec's ``sound-name`` hint (``message-new-instant`` from the freedesktop sound theme), played
-by the notification server where it plays sounds. Other platforms (Android later): plyer's
-notification facade when installed; otherwise nothing is shown and the app works as before.
-Every call blocks briefly: call from a worker thread.
+so the notification is withdrawn when the request is decided, cancelled or expires.
+
+One sound, never two: the app plays its own (ui/sound.py) and then asks the server for silence
+(the spec's ``suppress-sound`` hint); where the app has no audio output, the notification
+carries the spec's ``sound-name`` hint instead (``message-new-instant`` from the freedesktop
+sound theme), played by servers that play sounds; with the sound off in Settings, silence.
+Other platforms (Android later): plyer's notification facade when installed; otherwise nothing
+is shown and the app works as before. Every call blocks briefly: call from a worker thread.
 """
 
 from __future__ import annotations
@@ -44,12 +47,14 @@ class DesktopNotifier:
                                                timeout=5)
         return reply.body
 
-    def notify(self, title: str, body: str) -> int:
-        """Show a notification; its id (0 when none could be shown)."""
+    def notify(self, title: str, body: str, sound: bool = True) -> int:
+        """Show a notification, with the theme's sound if ``sound`` (else silent); its id (0
+        when none could be shown)."""
         if not self.available:
             return self._plyer(title, body)
         hints = {"urgency": ("y", 2), "category": ("s", "im.received"),
-                 "sound-name": ("s", SOUND), "desktop-entry": ("s", "ciba-device")}
+                 "desktop-entry": ("s", "ciba-device")}
+        hints.update({"sound-name": ("s", SOUND)} if sound else {"suppress-sound": ("b", True)})
         try:
             (nid,) = self._call("Notify", "susssasa{sv}i",
                                 (APP_NAME, 0, "dialog-password", title, body, [], hints,

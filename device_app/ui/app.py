@@ -20,6 +20,7 @@ from device_app.core.api import DecisionResult, ProviderError
 from device_app.core.enrollment import EnrollmentLinkError
 from device_app.core.logos import LogoCache
 from device_app.core.notifications import DesktopNotifier
+from device_app.core.prefs import Preferences
 from device_app.core.qr import NoQRCode
 from device_app.core.service import DeviceService
 from device_app.core.store import Account
@@ -30,6 +31,7 @@ from .screens import CodeScreen, HistoryScreen, HomeScreen, SettingsScreen, Welc
 from .idle import IdleWork
 from .lock_flow import LockFlows
 from .notices import Notices
+from .sound import Chime
 from .widgets import ConfirmPopup, HistoryDetailPopup, MessagePopup, PinPopup
 
 log = logging.getLogger(__name__)
@@ -82,9 +84,12 @@ class CibaDeviceApp(Notices, LockFlows, IdleWork, App):
                                      on_notice=self._on_notice)
         self.logos = LogoCache(self.data_dir)
         self.notifier = DesktopNotifier()
+        self.prefs = Preferences(self.data_dir)
+        self.chime = Chime()
         self.view = RootView()
         self.screens = self.view.ids.screens
         self.view.ids.settings.data_dir = str(self.data_dir)
+        self.view.ids.settings.sound = self.prefs.sound
         self.start_idle_work()
         return self.view
 

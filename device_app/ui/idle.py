@@ -1,5 +1,6 @@
 """Work kept off the path of a new request: redrawing the screens that are not in front, building
-a spare request card, and the garbage collector. A mixin of CibaDeviceApp.
+a spare request card, loading the request sound, and the garbage collector. A mixin of
+CibaDeviceApp.
 
 A new request must reach the screen within a frame or two (bench/device_latency.py). So a change
 redraws Home at once; the screen in front (History, Code, Settings) a moment later; the others
@@ -62,6 +63,8 @@ class IdleWork:
         for name in OTHER_SCREENS:
             self.refresh_if_stale(name)
         self.view.ids.home.keep_spare_card()
+        if self.prefs.sound:
+            self.chime.prepare()  # once: opening the audio device can take a moment
         self._idle_passes += 1
         now = time.monotonic()
         if self._idle_passes % FULL_COLLECTION_EVERY == 0 or \

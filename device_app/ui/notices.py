@@ -1,6 +1,6 @@
-"""The notice bar (results, cancels, expiries; it floats, so nothing moves under the finger) and
-desktop notifications for requests that arrive while the window is behind. A mixin of
-CibaDeviceApp."""
+"""The notice bar (results, cancels, expiries; it floats, so nothing moves under the finger), and
+for requests that arrive while the window is behind: the app's sound (ui/sound.py, unless
+turned off in Settings) and a desktop notification. A mixin of CibaDeviceApp."""
 
 from __future__ import annotations
 
@@ -42,9 +42,12 @@ class Notices:
             self._withdraw(request_id)
 
     def _announce(self, item) -> None:
-        """A new request: a desktop notification (with sound) when the window is not in front."""
+        """A new request while the window is not in front: the app's sound and a desktop
+        notification (which brings the theme's sound only when the app could not play its own)."""
         if self.in_front:
             return
+        wanted = self.prefs.sound
+        played = wanted and self.chime.play()
         account = self.service.store.get(item.account_id)
         body = f"Check that it shows: {item.binding_message}" if item.binding_message else \
             "Open the app to answer."
@@ -53,11 +56,19 @@ class Notices:
         request_id = item.request_id
 
         def send() -> None:
-            nid = self.notifier.notify(f"Sign-in request from {item.client_name}", body)
+            nid = self.notifier.notify(f"Sign-in request from {item.client_name}", body,
+                                       sound=wanted and not played)
             if nid:
                 Clock.schedule_once(lambda _dt: self._notifications.__setitem__(request_id, nid))
 
         threading.Thread(target=send, daemon=True).start()
+
+    def set_sound(self, on: bool) -> None:
+        """Settings → Sound for new requests."""
+        self.prefs.sound = on
+        self.view.ids.settings.sound = on
+        if on:
+            self.chime.prepare()
 
     def _withdraw(self, request_id: str) -> None:
         nid = self._notifications.pop(request_id, None)

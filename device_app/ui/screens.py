@@ -110,6 +110,7 @@ class CodeScreen(Screen):
 class SettingsScreen(Screen):
     data_dir = StringProperty("")
     locked = BooleanProperty(False)  # the app lock is on
+    sound = BooleanProperty(True)  # a new request plays the app's sound while the window is behind
 
     def show(self, accounts: list[Account], states: dict[str, str]) -> None:
         rows = sync_children(self.ids.account_list, [a.device_id for a in accounts],

@@ -110,6 +110,14 @@ class Control:
             del SWAPS[:-5000]
             self._flipped()
         Window.flip = flip
+        self.sounds: list[dict] = []  # each call of the app's sound hook
+        play = self.app.chime.play
+
+        def recorded_play() -> bool:
+            played = play()
+            self.sounds.append({"at": time.time(), "played": played})
+            return played
+        self.app.chime.play = recorded_play
         server = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._serve, args=(server,), daemon=True).start()
 
@@ -197,6 +205,12 @@ class Control:
         """The binding messages on Home, top first (a light look that redraws nothing)."""
         return [c.binding_message for c in reversed(self.app.view.ids.home.ids.request_list.children)]
 
+    def cmd_sounds(self) -> dict:
+        """The calls of the app's sound hook, and the sound Kivy loaded (None: no audio output)."""
+        sound = self.app.chime.sound
+        return {"calls": self.sounds, "loaded": None if sound is None else {
+            "source": sound.source, "length": sound.length, "state": sound.state}}
+
     def cmd_card_widgets(self) -> dict[str, int]:
         """Binding message -> the id() of the card widget showing it (reuse shows as equal ids)."""
         return {c.binding_message: id(c) for c in self.app.view.ids.home.ids.request_list.children}
@@ -245,6 +259,7 @@ class Control:
                         for r in reversed(ids.history.ids.history_list.children)],
             "codes": [{"device_id": c.device_id, "code": c.code, "seconds": c.seconds_text}
                       for c in reversed(ids.code.ids.code_list.children)],
+            "sound_setting": ids.settings.ids.sound_state.text,
             "accounts": [{"device_id": r.device_id, "title": r.title, "state": r.state_text,
                           "details": r.details}
                          for r in reversed(ids.settings.ids.account_list.children)],
@@ -253,12 +268,42 @@ class Control:
     def cmd_text(self, id: str, card: str | None = None) -> str:
         return self._find(id, card).text
 
+    def cmd_scroll_to(self, id: str) -> str:
+        """Scroll the list holding ``id`` until it shows, as a person would with a finger."""
+        from kivy.uix.scrollview import ScrollView
+        widget = self._find(id)
+        parent = widget.parent
+        while parent is not None and not isinstance(parent, ScrollView):
+            parent = parent.parent
+        if parent is not None:
+            parent.scroll_to(widget, padding=10, animate=False)
+            parent.update_from_scroll()
+        return "ok"
+
+    @staticmethod
+    def _visible(widget, x: float, y: float) -> bool:
+        """Whether the window point (x, y) of ``widget`` is on screen and not scrolled away."""
+        from kivy.core.window import Window
+        from kivy.uix.scrollview import ScrollView
+        if not (0 <= x < Window.width and 0 <= y < Window.height):
+            return False
+        parent = widget.parent
+        while parent is not None and parent is not Window:
+            if isinstance(parent, ScrollView):
+                left, bottom = parent.to_window(parent.x, parent.y)
+                if not (left <= x < left + parent.width and bottom <= y < bottom + parent.height):
+                    return False
+            parent = parent.parent
+        return True
+
     def cmd_press(self, id: str, card: str | None = None) -> str:
         from kivy.tests.common import UnitTestTouch
         widget = self._find(id, card)
         if widget.disabled or widget.opacity == 0:
             raise RuntimeError(f"{id} is disabled or hidden")
         x, y = widget.to_window(*widget.center)
+        if not self._visible(widget, x, y):
+            raise RuntimeError(f"{id} is scrolled out of sight (scroll_to it first)")
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         touch.touch_up()

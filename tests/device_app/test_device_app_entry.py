@@ -41,6 +41,7 @@ def test_python_m_device_app_runs_under_xvfb(tmp_path):
         text = (tmp_path / "app.log").read_text()
         assert "Traceback" not in text
         assert "CRITICAL" not in text and "Cutbuffer" not in text  # no xclip/xsel here: quiet
+        assert "ALSA lib" not in text and "Unable to open mixer" not in text  # nor without audio
         assert "DEBUG" not in text
         assert "Leaving application in progress" in text
     finally:

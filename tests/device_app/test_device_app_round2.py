@@ -12,10 +12,8 @@ import subprocess
 import time
 
 import pytest
-import requests
 
 from app_remote import AppRemote, card_for, connected, enroll_from_qr_image, open_qr_image
-from provider_process import CLIENT_ID, CLIENT_SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +36,8 @@ def leave_nothing_pending(provider):
             cancel(provider, auth_req_id)
 
 
-def cancel(provider, auth_req_id: str) -> requests.Response:
-    return requests.post(provider.url("/bc-cancel"), data={"auth_req_id": auth_req_id},
-                         auth=(CLIENT_ID, CLIENT_SECRET), timeout=15)
+def cancel(provider, auth_req_id: str):
+    return provider.bc_cancel(auth_req_id)
 
 
 def test_a_cancelled_request_is_withdrawn_at_once_and_says_who(app, provider, tmp_path):
@@ -226,4 +223,5 @@ def test_two_accounts_have_chips_of_their_own(app, provider, tmp_path):
     assert bob["account"].startswith("bob @ 127.0.0.1")
     assert alice["account_colour"] != bob["account_colour"]
     app.press("deny_button", card=bob["request_id"])
+    app.wait_state(lambda s: not card_for(s, "FOR BOB"))  # alice's card moves up into sight
     app.press("deny_button", card=alice["request_id"])
