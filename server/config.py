@@ -75,6 +75,8 @@ class Settings:
     gotify_timeout: int = 5
     # Number of reverse proxies in front of the provider whose X-Forwarded-* headers to trust.
     trusted_proxies: int = 0
+    # bc-authorize answers say whether the request reached an enrolled device (ciba_stack_delivery).
+    report_delivery: bool = True
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 

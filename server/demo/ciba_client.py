@@ -93,6 +93,9 @@ class Started:
     expires_in: int
     interval: int
     started_at: float = field(default_factory=time.monotonic)
+    #: This provider's extension (README): "device", or "console" when the person has no
+    #: enrolled device; None from a provider without it.
+    delivery: str | None = None
 
     @property
     def deadline(self) -> float:
@@ -100,6 +103,9 @@ class Started:
 
     def remaining(self, now: float | None = None) -> float:
         return max(0.0, self.deadline - (time.monotonic() if now is None else now))
+
+    def elapsed(self, now: float | None = None) -> float:
+        return (time.monotonic() if now is None else now) - self.started_at
 
 
 class CibaClient:
@@ -143,8 +149,10 @@ class CibaClient:
             form["client_notification_token"] = client_notification_token
         body = self._post(endpoint, form)
         try:
+            delivery = body.get("ciba_stack_delivery")
             return Started(str(body["auth_req_id"]), int(body["expires_in"]),
-                           int(body.get("interval", 5)))
+                           int(body.get("interval", 5)),
+                           delivery=delivery if delivery in ("device", "console") else None)
         except (KeyError, TypeError, ValueError):
             raise CibaError("transfer_failed", "bc-authorize answer lacks auth_req_id") from None
 

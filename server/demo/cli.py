@@ -161,9 +161,11 @@ def _build_apps(instance: Path, where: Endpoints, args: argparse.Namespace) -> d
     kiosk_app = create_kiosk_app(KioskConfig(
         issuer=where.issuer, client_id=state["kiosk_client_id"], client_secret=state["kiosk_secret"],
         resource_api=where.api, registered_mode=mode, requested_expiry=args.request_expiry,
-        no_device_help=(f"Nothing on your phone? Link the app first: sign in at "
-                        f"{where.issuer}/account/devices and scan the QR code there. Without "
-                        "the app, open the approval link the demo printed in its terminal.")))
+        no_device_help=("Ask staff, or set up the app: sign in at {account_url} and scan the QR "
+                        "code there. In this demo you can also approve with the link printed "
+                        "in the terminal."),
+        unknown_help=("Nothing on your phone? Link the app first: sign in at {account_url} and "
+                      "scan the QR code there, or open the approval link the demo printed.")))
     api_app = create_resource_api(where.issuer)
     return {"provider": provider_app, "kiosk": kiosk_app, "api": api_app, "state": state,
             "mode": mode, "instance": instance}

@@ -150,14 +150,16 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
                                requested_expiry=args.requested_expiry,
                                client_notification_token=token)
         spinner = Spinner(out, started, args.login_hint)
-        spinner.say(f"Request sent to {args.login_hint}'s device"
-                    + (f" with the binding message “{args.binding_message}”"
-                       if args.binding_message else "")
-                    + f". It expires in {started.expires_in} s; "
-                    + (f"polling every {started.interval} s." if receiver is None
-                       else f"waiting for the ping at http://{args.listen}/."))
-        spinner.say(f"auth_req_id: {started.auth_req_id}")
-        try:
+        try:  # from here on a Ctrl-C withdraws the request (even while the lines below print)
+            reached = ("; no device is set up for them: they answer through the approval link "
+                       "the provider logs" if started.delivery == "console" else "'s device")
+            spinner.say(f"Request sent to {args.login_hint}{reached}"
+                        + (f" with the binding message “{args.binding_message}”"
+                           if args.binding_message else "")
+                        + f". It expires in {started.expires_in} s; "
+                        + (f"polling every {started.interval} s." if receiver is None
+                           else f"waiting for the ping at http://{args.listen}/."))
+            spinner.say(f"auth_req_id: {started.auth_req_id}")
             tokens = _wait(client, started, spinner, receiver)
         except KeyboardInterrupt:
             spinner.say("Interrupted: " + _withdraw(client, started.auth_req_id))

@@ -35,6 +35,7 @@ class Created:
     auth_req_id: str
     request: CibaRequest
     user: User
+    channel: str = ""  # the channel that announced it ("console": no device; "": none at all)
 
 
 class BackchannelAuthentication:
@@ -49,6 +50,12 @@ class BackchannelAuthentication:
                 "expires_in": int(round(req.expires_at - req.created_at))}
         if req.delivery_mode in ("poll", "ping"):
             body["interval"] = req.interval  # CIBA §7.3: for poll and ping modes
+        if self.p.settings.report_delivery:
+            # Extension (README): "device" or "console" (no enrolled device: the person can only
+            # answer through the approval link the provider logs), so the client can say so.
+            # Clients ignore response parameters they do not know (RFC 6749 §5.1).
+            body["ciba_stack_delivery"] = ("device" if created.channel not in ("console", "")
+                                           else "console")
         return body
 
     def create(self, client: RegisteredClient, form: Mapping[str, str]) -> Created:
@@ -104,10 +111,12 @@ class BackchannelAuthentication:
                 interval=client.row.polling_interval or s_.polling_interval,
                 approval_token_hash=digest(approval_token), status="pending"))
             s.expunge(user)
+        channel_mode = self.p.channel_mode_for(user)
         self.p.notifier.request_created(
             self.event(req, user, client.name, approval_token, client_uri=client.row.client_uri,
-                       logo_uri=client.row.logo_uri), self.p.channel_mode_for(user))
-        return Created(auth_req_id, req, user)
+                       logo_uri=client.row.logo_uri), channel_mode)
+        channels = self.p.notifier.channels_for(channel_mode)
+        return Created(auth_req_id, req, user, channels[0].name if channels else "")
 
     def event(self, req: CibaRequest, user: User, client_name: str,
               approval_token: str | None = None, client_uri: str | None = None,

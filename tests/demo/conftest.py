@@ -26,6 +26,7 @@ class Demo:
     kiosk: str
     api: str
     password: str
+    instance: str
 
 
 def start_demo(instance: str, *extra: str, ports: tuple[int, int, int] | None = None) -> Demo:
@@ -43,7 +44,7 @@ def start_demo(instance: str, *extra: str, ports: tuple[int, int, int] | None = 
         process.kill()
         raise
     return Demo(process, f"http://127.0.0.1:{provider_port}", kiosk,
-                f"http://127.0.0.1:{api_port}", password)
+                f"http://127.0.0.1:{api_port}", password, instance)
 
 
 @pytest.fixture(scope="module")

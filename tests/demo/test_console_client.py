@@ -157,6 +157,8 @@ def test_ctrl_c_cancels_the_request_at_the_provider(provider_process, registered
     run = ciba_client(provider_process, "--client-id", "console", "--secret", SECRET)
     req = auth_req_id_of(run)
     assert run.interrupt() == console_client.EXIT_INTERRUPTED == 130
+    # This provider's alice has no device: the console says where the request went instead.
+    assert "no device is set up for them: they answer through the approval link" in run.output
     assert "Interrupted: the request was cancelled at the provider." in run.output
     assert "Traceback" not in run.output
     response = requests.post(provider_process.url("/token"), auth=("console", SECRET), timeout=10,
