@@ -73,14 +73,18 @@ class DesktopNotifier:
         except Exception as exc:
             log.info("Could not withdraw a notification (%s)", type(exc).__name__)
 
-    @staticmethod
-    def _plyer(title: str, body: str) -> int:
+    def _plyer(self, title: str, body: str) -> int:
+        """Android, Windows, macOS: plyer's notification facade (no id: it cannot be withdrawn).
+        plyer is in the app extra for Windows and macOS, and in buildozer.spec for Android."""
+        if getattr(self, "_plyer_failed", False):
+            return 0
         try:
             from plyer import notification  # type: ignore[import-not-found]
         except ImportError:
             return 0
         try:
             notification.notify(title=title, message=body, app_name=APP_NAME, timeout=60)
-        except Exception as exc:
+        except Exception as exc:  # no backend on this platform (plyer raises NotImplementedError)
             log.info("No notification (%s)", type(exc).__name__)
+            self._plyer_failed = True
         return 0

@@ -1,8 +1,8 @@
 """Scan QR code: camera frames through OpenCV (the optional camera extra), decoded on a worker
 thread by device_app.core.frames; the first enrollment link found is handed to the app.
 
-Offered only where it can work: ``--camera SOURCE`` (an index or a video file) was given, or
-OpenCV is installed and (on Linux) a /dev/video* device exists. The preview shows every few
+Offered only where it can work: zxing-cpp is there, and ``--camera SOURCE`` (an index or a
+video file) was given, or OpenCV is installed and (on Linux) a /dev/video* device exists. The preview shows every few
 frames; decoding never runs on the UI thread.
 """
 
@@ -22,6 +22,9 @@ from kivy.utils import platform
 
 
 def camera_available(source: str | None = None) -> bool:
+    from device_app.core.qr import available
+    if not available():  # nothing could read the frames
+        return False
     if source:  # --camera: an index or a video file
         return True
     if platform == "linux" and not glob.glob("/dev/video*"):

@@ -11,6 +11,7 @@ from kivy.properties import BooleanProperty, ColorProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from device_app.core.inbox import HistoryEntry, PendingRequest
+from device_app.core.qr import available as qr_available
 from device_app.core.store import Account
 
 from . import theme
@@ -24,12 +25,14 @@ class WelcomeScreen(Screen):
     status_colour = ColorProperty(theme.MUTED)
     enrolled = BooleanProperty(False)
     has_camera = BooleanProperty(False)
+    can_read_images = BooleanProperty(True)  # QR images can be decoded (zxing-cpp is there)
     push = StringProperty("websocket")  # the push channel asked for at enrollment
     advanced = BooleanProperty(False)  # the "More options" (push channel) are shown
     has_accounts = BooleanProperty(False)  # adding another: Back and the nav bar are there
     offer_pin = BooleanProperty(False)  # after the first enrollment: "Protect with a PIN"
 
     def on_kv_post(self, base_widget) -> None:
+        self.can_read_images = qr_available()
         self.has_camera = camera_available(getattr(App.get_running_app(), "camera_source", None))
 
     def set_status(self, text: str, colour=theme.MUTED, enrolled: bool = False) -> None:
