@@ -114,6 +114,14 @@ def open_qr_image(app: AppRemote, png: Path) -> None:
     app.press("chooser_open")
 
 
+def paste_link(app: AppRemote, link: str) -> None:
+    """Welcome → "Paste enrollment link" → type the link → Enroll."""
+    app.press("paste_button")
+    app.wait_state(lambda s: s["popups"] == ["PastePopup"])
+    app.call("set_text", id="link_input", text=link)
+    app.press("link_enroll")
+
+
 def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: bool = False,
                          push: str = "websocket", continue_: bool = True) -> dict:
     """Welcome → "Open QR image…" → type the QR PNG's path → Open → Continue → Home."""

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app_remote import card_for, connected, enroll_from_qr_image
+from app_remote import card_for, connected, enroll_from_qr_image, paste_link
 from device_app.core.qr import decode_file
 from tests.support.screenshots import screenshot_path
 
@@ -100,11 +100,7 @@ def test_paste_link_enrolls_and_a_bad_link_is_explained(app, provider, tmp_path)
     assert not state["enrolled"]
     app.wait_state(lambda s: not s["popups"])
 
-    link = provider.enrollment_png(tmp_path / "qr.png")
-    app.press("paste_button")
-    app.wait_state(lambda s: s["popups"] == ["PastePopup"])
-    app.call("set_text", id="link_input", text=link)
-    app.press("link_enroll")
+    paste_link(app, provider.enrollment_png(tmp_path / "qr.png"))
     app.wait_state(lambda s: s["enrolled"], timeout=20)
 
     app.press("continue_button")

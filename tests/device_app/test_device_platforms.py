@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from app_remote import AppRemote, connected
+from app_remote import AppRemote, connected, paste_link
 from device_app.core import qr
 from device_app.core.notifications import DesktopNotifier
 
@@ -89,11 +89,7 @@ def test_the_app_without_zxing_cpp_offers_the_paste_box_only(provider, tmp_path)
         with pytest.raises(RuntimeError, match="disabled or hidden"):
             app.press("open_image_button")
         assert "cannot read QR codes: paste the link" in app.call("text", id="no_camera_note")
-        link = provider.enrollment_png(tmp_path / "qr.png")
-        app.press("paste_button")
-        app.wait_state(lambda s: s["popups"] == ["PastePopup"])
-        app.call("set_text", id="link_input", text=link)
-        app.press("link_enroll")
+        paste_link(app, provider.enrollment_png(tmp_path / "qr.png"))
         app.wait_state(lambda s: s["enrolled"], timeout=20)
         app.press("continue_button")
         app.wait_state(lambda s: s["screen"] == "home" and connected(s))
