@@ -146,6 +146,16 @@ class Inbox:
     def entry(self, request_id: str) -> HistoryEntry | None:
         return next((h for h in self._history if h.request_id == request_id), None)
 
+    def approval_withdrawn(self, request_id: str, reason: str, now: float | None = None) -> bool:
+        """The client cancelled a request this user approved, before using it: the history says
+        cancelled (nothing was shared). False unless the entry is an approval."""
+        entry = self.entry(request_id)
+        if entry is None or entry.outcome != "approved":
+            return False
+        entry.outcome, entry.reason = "cancelled", reason
+        entry.at = time.time() if now is None else now
+        return True
+
     def mark_reported(self, request_id: str) -> None:
         entry = self.entry(request_id)
         if entry is not None:

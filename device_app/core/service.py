@@ -217,6 +217,8 @@ class DeviceService:
                 outcome, reason = self._ended(item, status)
                 changed = self.inbox.resolve(item.request_id, outcome, reason)
                 self.on_notice(outcome, reason)
+            elif item is None and status == "cancelled":
+                changed = self._approval_withdrawn(device_id, str(message.get("request_id")))
         elif kind == "device_revoked":
             self.states[device_id] = "revoked"
             self.inbox.remove_account(device_id)
@@ -226,6 +228,18 @@ class DeviceService:
             for item in self.inbox.pending():
                 if item.request_id not in before:
                     self.on_notice("arrived", item.request_id)
+
+    def _approval_withdrawn(self, device_id: str, request_id: str) -> bool:
+        """An approved request cancelled by its client before it fetched the tokens."""
+        entry = self.inbox.entry(request_id)
+        if entry is None or entry.account_id != device_id:
+            return False
+        name = str(entry.request.get("client_name") or "The application")
+        reason = f"You approved it, but {name} cancelled before signing you in: nothing was shared."
+        if not self.inbox.approval_withdrawn(request_id, reason):
+            return False
+        self.on_notice("cancelled", reason)
+        return True
 
     @staticmethod
     def _ended(item: PendingRequest, status: str) -> tuple[str, str]:

@@ -40,20 +40,25 @@ def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str
     return Outcome(status)
 
 
-def cancel(provider: "Provider", request_id: str, cancelled_by: str) -> Outcome:
+def cancel(provider: "Provider", request_id: str, cancelled_by: str,
+           approved_too: bool = False) -> Outcome:
     """End a pending request that nobody should decide any more (an extension, not CIBA).
 
     ``cancelled_by`` is "client" when the consumption device gave up, or "operator:<username>".
     The client's later polls get access_denied (CIBA §11 has no "cancelled" error; the request
     will never be approved, which is what access_denied tells), devices withdraw the card, and a
     late device decision is refused as already decided (status "cancelled").
+
+    ``approved_too``: an approved request whose tokens were not fetched yet is cancelled as well,
+    so they can never be (the client says it does not want them); devices hear "cancelled".
     """
     now = provider.clock.now()
     with provider.db.session() as s:
         req = ciba_requests.get(s, request_id)
         if req is None:
             return Outcome.NOT_FOUND
-        if not ciba_requests.decide(s, request_id, "cancelled", cancelled_by, now):
+        if not ciba_requests.decide(s, request_id, "cancelled", cancelled_by, now) and not (
+                approved_too and ciba_requests.withdraw_approval(s, request_id, cancelled_by, now)):
             s.refresh(req)
             return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
         s.refresh(req)

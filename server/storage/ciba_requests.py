@@ -49,6 +49,17 @@ def decide(s: Session, request_id: str, status: str, decided_by: str, now: float
     return result.rowcount == 1
 
 
+def withdraw_approval(s: Session, request_id: str, decided_by: str, now: float) -> bool:
+    """An approved request whose tokens nobody has fetched becomes cancelled (its client
+    withdrew it); False if they were fetched meanwhile or it expired. auth_time stays: the
+    record still shows that the user approved."""
+    result = s.execute(update(CibaRequest).where(
+        CibaRequest.id == request_id, CibaRequest.status == "approved",
+        CibaRequest.expires_at > now).values(status="cancelled", decided_by=decided_by,
+                                             decided_at=now))
+    return result.rowcount == 1
+
+
 def mark_exchanged(s: Session, request_id: str) -> bool:
     """Single use of an approved auth_req_id (CIBA §11): only one caller wins."""
     result = s.execute(update(CibaRequest).where(

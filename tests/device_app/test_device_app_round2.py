@@ -225,3 +225,18 @@ def test_two_accounts_have_chips_of_their_own(app, provider, tmp_path):
     app.press("deny_button", card=bob["request_id"])
     app.wait_state(lambda s: not card_for(s, "FOR BOB"))  # alice's card moves up into sight
     app.press("deny_button", card=alice["request_id"])
+
+
+def test_an_approval_the_kiosk_cancels_before_using_it_says_nothing_was_shared(app, provider,
+                                                                               tmp_path):
+    enroll_from_qr_image(app, provider, tmp_path)
+    auth_req_id = provider.bc_authorize("TOO LATE 3")
+    card = card_for(app.wait_state(lambda s: card_for(s, "TOO LATE 3")), "TOO LATE 3")
+    app.press("accept_button", card=card["request_id"])
+    app.wait_state(lambda s: s["banner"].startswith("Approved"))
+    assert cancel(provider, auth_req_id).json() == {"status": "cancelled"}
+    state = app.wait_state(lambda s: "nothing was shared" in s["banner"])
+    assert state["banner"].startswith("You approved it, but Library kiosk cancelled")
+    row = next(r for r in state["history"] if r["request_id"] == card["request_id"])
+    assert row["outcome"] == "cancelled" and "nothing was shared" in row["reason"]
+    assert provider.token(auth_req_id)[1]["error"] == "access_denied"

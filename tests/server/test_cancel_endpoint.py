@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from server.oauth.decisions import Outcome, decide
+from server.storage import ciba_requests
 
 from .ciba_helpers import FORM, assert_error, auth_req_id, decide_request, poll
 from .test_cancel import Recorder, row_id
@@ -87,12 +88,45 @@ def test_invalid_grant_for_an_unknown_or_another_clients_request(http, alice, ki
     assert_error(poll(http, kiosk, req), 400, "authorization_pending")
 
 
-@pytest.mark.parametrize("approve, word", [(True, "approved"), (False, "denied")])
-def test_invalid_grant_after_a_decision(http, provider, alice, kiosk, approve, word):
+def test_invalid_grant_after_a_denial(http, provider, alice, kiosk):
     req = auth_req_id(http, kiosk)
-    decide_request(provider, req, approve)
+    decide_request(provider, req, False)
     body = assert_error(bc_cancel(http, kiosk, req), 400, "invalid_grant")
-    assert word in body["error_description"]
+    assert "denied" in body["error_description"]
+
+
+def test_an_approved_request_whose_tokens_were_not_fetched_is_cancelled_too(http, provider, alice,
+                                                                          kiosk):
+    """The client says it does not want the tokens: they can never be fetched afterwards."""
+    recorder = Recorder()
+    provider.notifier.register(recorder)
+    req = auth_req_id(http, kiosk)
+    decide_request(provider, req, True)
+    response = bc_cancel(http, kiosk, req)
+    assert response.status_code == 200 and response.json == {"status": "cancelled"}
+    body = assert_error(poll(http, kiosk, req), 400, "access_denied")
+    assert "cancelled" in body["error_description"]
+    assert [r[2] for r in recorder.resolved] == ["approved", "cancelled"]  # devices hear it
+    assert bc_cancel(http, kiosk, req).json == {"status": "cancelled"}  # idempotent
+    with provider.db.session() as s:  # the record still shows that the user approved
+        row = ciba_requests.get(s, row_id(provider, req))
+        assert row.status == "cancelled" and row.decided_by == "client" and row.auth_time
+
+
+def test_invalid_grant_once_the_tokens_were_issued(http, provider, alice, kiosk):
+    req = auth_req_id(http, kiosk)
+    decide_request(provider, req, True)
+    assert poll(http, kiosk, req).status_code == 200
+    body = assert_error(bc_cancel(http, kiosk, req), 400, "invalid_grant")
+    assert "already issued" in body["error_description"]
+
+
+def test_expired_token_for_an_approved_request_past_its_expiry(http, provider, alice, kiosk, clock):
+    req = auth_req_id(http, kiosk)
+    decide_request(provider, req, True)
+    clock.advance(provider.settings.ciba_lifetime + 1)
+    assert_error(bc_cancel(http, kiosk, req), 400, "expired_token")
+    assert_error(poll(http, kiosk, req), 400, "expired_token")  # as the token endpoint says
 
 
 def test_expired_token_after_expiry(http, provider, alice, kiosk, clock):
