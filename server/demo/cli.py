@@ -162,8 +162,7 @@ def _build_apps(instance: Path, where: Endpoints, args: argparse.Namespace) -> d
         issuer=where.issuer, client_id=state["kiosk_client_id"], client_secret=state["kiosk_secret"],
         resource_api=where.api, registered_mode=mode, requested_expiry=args.request_expiry,
         no_device_help=("Ask staff, or set up the app: sign in at {account_url} and scan the QR "
-                        "code there. In this demo you can also approve with the link printed "
-                        "in the terminal."),
+                        "code. (In this demo, the link printed in the terminal also works.)"),
         unknown_help=("Nothing on your phone? Link the app first: sign in at {account_url} and "
                       "scan the QR code there, or open the approval link the demo printed.")))
     api_app = create_resource_api(where.issuer)

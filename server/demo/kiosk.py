@@ -67,8 +67,7 @@ class KioskConfig:
 HELP_AFTER = {"console": 0.0, "device": 20.0, None: 10.0}
 PHONE = {"title": "Check your phone", "lead": "Approve the sign-in if your phone shows this code:"}
 NO_PHONE = {"title": "No phone set up",
-            "lead": "No authenticator app is linked to this account, so no phone will show this "
-                    "sign-in. Its code:"}
+            "lead": "No phone will ask about this sign-in. Its code:"}
 
 
 class Kiosk:

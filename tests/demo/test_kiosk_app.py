@@ -101,7 +101,7 @@ def test_the_waiting_screen_tells_what_the_provider_reported(kiosk_app, waiting_
     assert state["title"] == title
     assert state["help"].startswith(expected) if expected else state["help"] == ""
     if delivery == "console":
-        assert "no phone will show this sign-in" in state["lead"]
+        assert "No phone will ask about this sign-in" in state["lead"]
         assert "http://127.0.0.1:9/account/devices" in state["help"]
 
 

@@ -119,11 +119,12 @@ def add_member_without_a_phone(demo, username: str) -> None:
 def test_a_member_without_a_phone_is_told_what_to_do(kiosk, demo, phone, tmp_path):
     add_member_without_a_phone(demo, "carol")
     sign_in(kiosk, "carol", title="No phone set up")  # ciba_stack_delivery "console"
-    assert "no phone will show this sign-in" in kiosk.text_content("#waiting-lead")
+    assert "No phone will ask about this sign-in" in kiosk.text_content("#waiting-lead")
     help_line = kiosk.locator("#waiting-help")
     help_line.wait_for(state="visible", timeout=15000)
     text = help_line.text_content()
     assert text.startswith("Ask staff") and f"{demo.provider}/account/devices" in text
+    assert kiosk.evaluate("document.documentElement.scrollHeight") <= 800  # fits 1280 x 800
     kiosk.screenshot(path=str(screenshot_path("kiosk-no-phone.png", tmp_path)))
     kiosk.click("#cancel-button")
     kiosk.wait_for_selector("#screen-start:not([hidden])")
