@@ -179,14 +179,15 @@ class DeviceService:
     # -- pending requests (§4) ---------------------------------------------------------------
     def pending(self, device: Device) -> list[dict]:
         rows = ciba_requests.pending_for_user(self.p.db, device.user_id, self._now)
-        return [payloads.from_row(r, self._client_name(r), "pending") for r in rows]
+        return [payloads.from_row(r, self.p.directory.client(r.client_id), "pending")
+                for r in rows]
 
     def request(self, device: Device, request_id: str) -> dict:
         with self.p.db.session() as s:
             req = self._own_request(s, device, request_id)
             state = state_of(req, self._now)
             status = "approved" if state == "exchanged" else state
-            return payloads.from_row(req, self._client_name(req), status)
+            return payloads.from_row(req, self.p.directory.client(req.client_id), status)
 
     @staticmethod
     def _own_request(s, device: Device, request_id: str) -> CibaRequest:
@@ -194,10 +195,6 @@ class DeviceService:
         if req is None or req.user_id != device.user_id:
             raise NotFound("no such request for this device's user")
         return req
-
-    def _client_name(self, req: CibaRequest) -> str:
-        client = self.p.directory.client(req.client_id)
-        return (client.name or client.client_id) if client else req.client_id
 
     # -- decisions (§6) ----------------------------------------------------------------------
     def decide(self, device: Device, request_id: str, body: Any) -> dict:

@@ -11,6 +11,9 @@ transaction as the decision (``enqueue``), so a crash can lose neither. The outb
   the request (status exchanged) and stores the payload sealed (SecretBox); every retry sends
   exactly the same payload. Tokens are never issued twice and never lost.
 
+An approval that its client withdraws (``POST /bc-cancel``) before the tokens were made drops
+its row in the cancel's transaction (storage.outbox.withdraw): no ping and no tokens go out.
+
 Each payload is sealed with the client_notification_token it is sent with; none of it is logged.
 """
 

@@ -18,7 +18,7 @@ def test_pending_requests_newest_first_with_the_protocol_fields(http, phone, bc_
     assert first["binding_message"] == "FIRST"
     assert second == {
         "request_id": second["request_id"], "client_name": "Library kiosk",
-        "binding_message": "SECOND",
+        "client_uri": None, "logo_uri": None, "binding_message": "SECOND",
         "scopes": [{"scope": "openid", "description": "Confirm who you are"},
                    {"scope": "email", "description": "Your email address"}],
         "acr_values": "urn:mace:incommon:iap:silver",
