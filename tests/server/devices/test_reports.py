@@ -37,7 +37,7 @@ def test_a_denied_request_is_reported_once_and_operators_see_it(http, clock, pro
     page = client.get("/account/login")
     client.post("/account/login", data={"username": "alice", "password": "alice-password",
                                         "csrf_token": csrf(page)})
-    admin = client.get("/admin/").get_data(as_text=True)
+    admin = client.get("/admin/reports/").get_data(as_text=True)
     rows = admin.split('id="report-list"')[1].split("</table>")[0]
     assert rows.count('class="report"') == 1
     assert "alice" in rows and "kiosk" in rows and "EVIL 1" in rows and "denied" in rows
