@@ -157,12 +157,11 @@ def prepare_ours(instance: Path, issuer: str, database_url: str) -> None:
 
     from server.admin import ClientSpec, add_client, add_user
     from server.config import Settings
-    from server.devices.setup import install
-    from server.provider import Provider
+    from server.wiring import build_provider
 
-    provider = Provider(Settings(instance_path=str(instance), issuer=issuer,
+    provider = build_provider(Settings(instance_path=str(instance), issuer=issuer,
                                  database_url=database_url, secret_key="bench-secret-key"))
-    service = install(provider)
+    service = provider.devices
     user = add_user(provider, "alice", "alice-password", name="Alice Example",
                     email="alice@example.com")
     add_client(provider, ClientSpec(client_id=CLIENT_ID, secret=CLIENT_SECRET, name="Kiosk"))

@@ -44,7 +44,9 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def provider_from(args: argparse.Namespace) -> Provider:
-    return Provider(settings_from(args))
+    from .wiring import build_provider
+
+    return build_provider(settings_from(args))
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -14,7 +14,6 @@ from .admin import AdminError
 from .cli import provider_from
 from .devices import qr
 from .devices.service import DeviceService
-from .devices.setup import install
 from .storage import users
 
 
@@ -35,7 +34,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _service(args) -> DeviceService:
-    return install(provider_from(args))
+    service = provider_from(args).devices
+    assert service is not None  # build_provider always wires devices
+    return service
 
 
 def cmd_enroll(args) -> int:

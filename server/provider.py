@@ -1,7 +1,10 @@
 """The provider's object graph: settings, clock, storage, keys, channels and policies.
 
-Built once per process by ``create_app``; the web layer reaches it as ``current_provider()``.
-Nothing here imports Flask except through the Authlib server adapter.
+``Provider.__init__`` builds the core (storage, caches, keys, tokens, the CIBA endpoint and
+grants, the outbox); ``server.wiring.build_provider`` adds the optional services (devices, the
+bus between processes, the WebSocket hub, Gotify) to the typed attributes below, which stay None
+when a service is off. The web layer reaches it as ``current_provider()``. Nothing here imports
+Flask except through the Authlib server adapter.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import logging
 import os
 import secrets
 import time
+from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +37,15 @@ from .storage import Database, clients as client_repo
 from .storage.directory import Directory
 from .storage.models import CibaRequest, User
 
+if TYPE_CHECKING:
+    from .devices.housekeeping import Housekeeper
+    from .devices.service import DeviceService
+    from .notify.bus import InProcessBus
+    from .notify.gotify_channel import GotifyChannel
+    from .notify.gotify_health import GotifyStatus
+    from .notify.hub import Hub
+    from .passkeys import Passkeys
+
 log = logging.getLogger(__name__)
 
 SCOPES = {
@@ -46,6 +59,15 @@ UserCodeVerifier = Callable[[Session, User, str], bool]
 
 
 class Provider:
+    # Services wired by server.wiring.build_provider; None while (or when) they are off.
+    devices: "DeviceService | None" = None  # enrollment, device calls, signed decisions
+    bus: "InProcessBus | None" = None  # events between provider processes (in-process or Redis)
+    hub: "Hub | None" = None  # this process's device WebSockets
+    housekeeper: "Housekeeper | None" = None  # expiries and last-seen flushes
+    gotify: "GotifyStatus | None" = None  # set when CIBA_GOTIFY_URL is
+    gotify_channel: "GotifyChannel | None" = None
+    user_code_verifier: "UserCodeVerifier | None" = None  # CIBA §7.1 user_code
+
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or Clock()
@@ -70,8 +92,6 @@ class Provider:
                                              hooks.resolve_login_hint)
         self.validate_binding_message = hooks.load(settings.binding_message_validator,
                                                    hooks.validate_binding_message)
-        # Set by the devices package once it is wired in (CIBA §7.1 user_code).
-        self.user_code_verifier: UserCodeVerifier | None = None
         self.notifier = Notifier()
         self.console = ConsoleChannel()
         self.notifier.register(self.console)
@@ -83,8 +103,6 @@ class Provider:
 
         self.signin_guard = SigninGuard(self)
         self._decision_listeners: list[Callable[[CibaRequest], None]] = []
-        # Functions ``extend(app)`` that add blueprints (devices, demo) to the Flask app.
-        self.web_extensions: list[Callable] = []
         self.backchannel = BackchannelAuthentication(self)
         from .oauth.outbox import Outbox
 
@@ -133,11 +151,23 @@ class Provider:
 
     # -- channels ----------------------------------------------------------------------------
     def channel_mode_for(self, user: User) -> str:
-        """The user's notification mode; devices code refines the empty default."""
-        return user.notification_mode or self.default_channel(user)
+        """The user's notification mode; "auto" (empty) is the push channel of the user's
+        newest device, console without devices."""
+        if user.notification_mode:
+            return user.notification_mode
+        return self.devices.default_channel(user) if self.devices is not None else "console"
 
-    def default_channel(self, user: User) -> str:
-        return "console"
+    def describe_scope(self, scope: str) -> str:
+        """The plain words a person reads for one requested scope (device, approval page)."""
+        return SCOPES.get(scope, scope)
+
+    @cached_property
+    def passkeys(self) -> "Passkeys":
+        """WebAuthn ceremonies, made on first use (py_webauthn takes a second to import, so
+        processes that never see a passkey ceremony never load it)."""
+        from .passkeys import Passkeys
+
+        return Passkeys(self)
 
     def on_decision(self, listener: Callable[[CibaRequest], None]) -> None:
         self._decision_listeners.append(listener)

@@ -289,8 +289,8 @@ def enrollment_for(provider, username: str):
     """(terminal QR text, offer) enrolling a device for the user, or None without devices."""
     from ..admin import list_users
 
-    devices = getattr(provider, "devices", None)
-    if devices is None or not hasattr(devices, "new_enrollment"):
+    devices = provider.devices
+    if devices is None:
         return None
     from ..devices.qr import terminal_text
 

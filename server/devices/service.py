@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlencode
 
 from .. import audit
+from ..notify import PushSetupError
 from ..notify.websocket import WebSocketChannel
 from ..oauth.decisions import Outcome, decide, state_of
 from ..security import digest, new_id
@@ -29,7 +30,7 @@ from ..storage.models import CibaRequest, Device, User
 from . import payloads, proofs, user_codes
 from .last_seen import LastSeen
 from .errors import AlreadyDecided, Expired, InvalidCode, InvalidRequest, InvalidToken, NotFound, \
-    TooManyRequests
+    PushUnavailable, TooManyRequests
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -105,10 +106,12 @@ class DeviceService:
                         totp_secret=self.p.box.seal(secret), created_at=now)
         try:
             channel = self.push_setups[push](user, device)
-        except Exception:
+        except Exception as exc:
             # The channel (e.g. Gotify) failed: the person keeps their code to try again.
             with self.p.db.session() as s:
                 device_repo.release_enrollment_code(s, digest(code))
+            if isinstance(exc, PushSetupError):
+                raise PushUnavailable(str(exc)) from None
             raise
         with self.p.db.session() as s:
             device_repo.add(s, device)
@@ -179,7 +182,8 @@ class DeviceService:
     # -- pending requests (§4) ---------------------------------------------------------------
     def pending(self, device: Device) -> list[dict]:
         rows = ciba_requests.pending_for_user(self.p.db, device.user_id, self._now)
-        return [payloads.from_row(r, self.p.directory.client(r.client_id), "pending")
+        return [payloads.from_row(r, self.p.directory.client(r.client_id), "pending",
+                                  self.p.describe_scope)
                 for r in rows]
 
     def request(self, device: Device, request_id: str) -> dict:
@@ -187,7 +191,8 @@ class DeviceService:
             req = self._own_request(s, device, request_id)
             state = state_of(req, self._now)
             status = "approved" if state == "exchanged" else state
-            return payloads.from_row(req, self.p.directory.client(req.client_id), status)
+            return payloads.from_row(req, self.p.directory.client(req.client_id), status,
+                                     self.p.describe_scope)
 
     @staticmethod
     def _own_request(s, device: Device, request_id: str) -> CibaRequest:

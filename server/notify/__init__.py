@@ -35,6 +35,11 @@ class LoginRequestEvent:
     extra: dict = field(default_factory=dict)
 
 
+class PushSetupError(Exception):
+    """A push channel could not be set up for a device at enrollment (its server is down); the
+    message is meant for the person enrolling."""
+
+
 class Channel(Protocol):
     name: str
 

@@ -33,7 +33,7 @@ def init_app(app: Flask) -> None:
 @operator_required
 def index():
     p = current_provider()
-    gotify = getattr(p, "gotify", None)
+    gotify = p.gotify
     with p.db.session() as s:
         counts = notifications.active_device_counts(s)
         people = users.all_users(s)

@@ -12,7 +12,6 @@ import json
 from flask import Blueprint, render_template, request
 
 from ..oauth.decisions import Outcome, decide, state_of
-from ..provider import SCOPES
 from ..security import digest
 from ..storage import ciba_requests, clients
 from .context import current_provider
@@ -69,5 +68,5 @@ def approve(token: str):
         user=user, error=error, csrf_token=csrf_token(),
         client_name=(client.name or client.client_id) if client else "Unknown client",
         binding_message=req.binding_message,
-        scopes=[(s_, SCOPES.get(s_, s_)) for s_ in req.scope.split()],
+        scopes=[(s_, p.describe_scope(s_)) for s_ in req.scope.split()],
         authorization_details=details, expires_at=int(req.expires_at)), status

@@ -126,7 +126,7 @@ def authenticate_websocket():
         g.device = _service().authenticate(token, "GET", request.script_root + request.path)
         p = current_provider()
         cap = p.settings.max_sockets_per_device
-        if cap > 0 and len(p.device_hub.connections(g.device.user_id, g.device.id)) >= cap:
+        if cap > 0 and len(p.hub.connections(g.device.user_id, g.device.id)) >= cap:
             raise TooManyRequests(f"this device already holds {cap} WebSocket connections; "
                                   "close one first", retry_after=SOCKET_OPTIONS["ping_interval"])
         # werkzeug's serve() times out idle request reads; an accepted socket is long-lived.
@@ -141,11 +141,11 @@ def websocket(ws):
     service: DeviceService = p.devices
     device: Device = g.device
     conn = DeviceSocket(ws, device.id, device.user_id)
-    p.device_hub.add(conn)
+    p.hub.add(conn)
     metrics.CONNECTED.inc()
     try:
-        p.device_bus.start()
-        p.device_housekeeper.start()
+        p.bus.start()
+        p.housekeeper.start()
         if not service.is_active(device.id):  # revoked while connecting
             conn.open([{"type": "device_revoked"}])
             return
@@ -159,7 +159,7 @@ def websocket(ws):
                 if reply is not None:
                     conn.send(reply)
     finally:
-        p.device_hub.remove(conn)
+        p.hub.remove(conn)
         metrics.CONNECTED.dec()
 
 

@@ -24,7 +24,7 @@ def init_app(app: Flask) -> None:
 def panel(user: User) -> dict:
     """What the panel shows for ``user``: modes on offer, stored and effective mode, Gotify."""
     p = current_provider()
-    gotify = getattr(p, "gotify", None)
+    gotify = p.gotify
     return {"mode": user.notification_mode or "", "effective": modes.effective(p, user),
             "choices": [("", LABELS[""])] + [(m, LABELS[m]) for m in modes.available(p)],
             "labels": LABELS, "gotify": gotify, "gotify_health": gotify.health() if gotify else None}

@@ -72,7 +72,7 @@ def readyz():
     checks = {"database": _check(lambda: _database(p))}
     if p.settings.redis_url:
         checks["redis"] = _check(lambda: _redis(p.settings.redis_url))
-    gotify = getattr(p, "gotify", None)
+    gotify = p.gotify
     if gotify is not None:
         health = gotify.health()
         checks["gotify"] = "ok" if health.ok else health.text

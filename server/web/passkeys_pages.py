@@ -35,15 +35,8 @@ def init_app(app: Flask) -> None:
 
 
 def _passkeys() -> "Passkeys":
-    """The provider's Passkeys, made on first use (py_webauthn takes a second to import, so
-    processes that never see a passkey ceremony never load it)."""
-    from ..passkeys import Passkeys
-
-    p = current_provider()
-    found = getattr(p, "passkeys", None)
-    if found is None:
-        found = p.passkeys = Passkeys(p)
-    return found
+    """The provider's Passkeys (made on first use: Provider.passkeys)."""
+    return current_provider().passkeys
 
 
 def _error() -> type[Exception]:

@@ -13,8 +13,8 @@ from sqlalchemy import update
 
 from server.admin import ClientSpec, add_client, add_user, remove_client
 from server.config import Settings
-from server.devices.setup import install
 from server.provider import Provider
+from server.wiring import build_provider
 from server.security import hash_password
 from server.storage import devices as device_repo, users as user_repo, versions
 from server.storage.models import Client, User
@@ -27,8 +27,7 @@ from .devices.helpers import DeviceKey
 def pair(tmp_path, clock):
     """Two providers (two processes) on the same instance folder."""
     settings = Settings(instance_path=str(tmp_path / "instance"), issuer="http://op.test")
-    a, b = Provider(settings, clock), Provider(settings, clock)
-    install(a), install(b)
+    a, b = build_provider(settings, clock), build_provider(settings, clock)
     yield a, b
     a.db.dispose(), b.db.dispose()
 

@@ -34,5 +34,5 @@ def test_a_held_batch_is_written_by_a_later_call(provider, http, phone, clock):
 def test_the_housekeeper_flushes(provider, http, phone, clock):
     http.get("/device/requests", headers=phone.headers("GET", "/device/requests",
                                                        now=clock.now()))
-    provider.device_housekeeper.tick()
+    provider.housekeeper.tick()
     assert last_seen(provider, phone.device_id) == clock.now()

@@ -38,7 +38,7 @@ def connect(provider):
         token = device.auth("GET", "/device/ws", provider.clock.now())
         user_id = provider.devices.authenticate(token, "GET", "/device/ws").user_id
         conn = DeviceSocket(ws, device.device_id, user_id)
-        provider.device_hub.add(conn)
+        provider.hub.add(conn)
         conn.open([{"type": "hello", "device_id": device.device_id, "pending": 0}])
         return ws
 
@@ -74,9 +74,9 @@ def test_expired_requests_are_withdrawn(phone, connect, bc_authorize, pending_id
     bc_authorize()
     [rid] = pending_ids(phone)
     clock.advance(301)
-    assert provider.device_housekeeper.tick()["expired"] == 1
+    assert provider.housekeeper.tick()["expired"] == 1
     assert ws.sent[-1] == {"type": "request_resolved", "request_id": rid, "status": "expired"}
-    assert provider.device_housekeeper.tick()["expired"] == 0
+    assert provider.housekeeper.tick()["expired"] == 0
 
 
 def test_only_one_process_sweeps_per_slot(phone, bc_authorize, clock, provider, settings):
@@ -85,7 +85,7 @@ def test_only_one_process_sweeps_per_slot(phone, bc_authorize, clock, provider, 
     other = Housekeeper(provider, Hub())  # a second process's loop on the same database
     bc_authorize()
     clock.advance(301)
-    results = [provider.device_housekeeper.tick()["expired"], other.tick()["expired"]]
+    results = [provider.housekeeper.tick()["expired"], other.tick()["expired"]]
     assert sorted(results) == [0, 1]
 
 
@@ -95,7 +95,7 @@ def test_revoke_drops_the_devices_sockets_at_once(phone, enroll, alice, connect,
     provider.devices.revoke(phone.device_id)
     assert a1.sent[-1] == {"type": "device_revoked"} and a1.closed
     assert not a2.closed and a2.types() == ["hello"]
-    assert len(provider.device_hub) == 1
+    assert len(provider.hub) == 1
 
 
 def test_housekeeping_drops_devices_revoked_by_another_process(phone, connect, provider, clock):
@@ -104,7 +104,7 @@ def test_housekeeping_drops_devices_revoked_by_another_process(phone, connect, p
     ws = connect(phone)
     with provider.db.session() as s:  # as the CLI does without Redis: no bus message here
         device_repo.revoke(s, phone.device_id, clock.now())
-    assert provider.device_housekeeper.tick()["dropped"] == 1
+    assert provider.housekeeper.tick()["dropped"] == 1
     assert ws.closed and ws.sent[-1] == {"type": "device_revoked"}
 
 
