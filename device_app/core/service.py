@@ -1,4 +1,5 @@
-"""DeviceService: what the app does, without a UI. The Kivy app is a thin face on top of it.
+"""AppService: what the app does, without a UI. The Kivy app is a thin face on top of it.
+(The provider's side of the device protocol is server.devices.service.DeviceService.)
 
 It owns the account store, one ProviderClient and one push listener per account, the inbox and
 the connection states. Blocking work (HTTP, QR decoding) runs on worker threads; results come
@@ -62,7 +63,7 @@ def _gotify_listener_class() -> Any:
     return GotifyListener
 
 
-class DeviceService:
+class AppService:
     def __init__(self, data_dir: Path | str, dispatch: Dispatch = call_now,
                  on_change: Callable[[], None] | None = None,
                  on_notice: Notice | None = None) -> None:

@@ -1,4 +1,4 @@
-"""CibaDeviceApp: the Kivy application. It wires the screens to a DeviceService.
+"""CibaDeviceApp: the Kivy application. It wires the screens to an AppService.
 
 The service does the work on worker threads; its results come back here through
 Clock.schedule_once (``_dispatch``) so that every widget is touched on the UI thread only.
@@ -22,7 +22,7 @@ from device_app.core.logos import LogoCache
 from device_app.core.notifications import DesktopNotifier
 from device_app.core.prefs import Preferences
 from device_app.core.qr import NoQRCode
-from device_app.core.service import DeviceService
+from device_app.core.service import AppService
 from device_app.core.store import Account
 
 from . import theme
@@ -80,7 +80,7 @@ class CibaDeviceApp(Notices, LockFlows, IdleWork, App):
         for name in KV_FILES:
             Builder.load_file(str(here / name))
         self.data_dir = Path(self._data_dir or self.user_data_dir)
-        self.service = DeviceService(self.data_dir, dispatch=self._dispatch, on_change=self.refresh,
+        self.service = AppService(self.data_dir, dispatch=self._dispatch, on_change=self.refresh,
                                      on_notice=self._on_notice)
         self.logos = LogoCache(self.data_dir)
         self.notifier = DesktopNotifier()

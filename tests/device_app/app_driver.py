@@ -35,7 +35,7 @@ def trace_request_path() -> None:
     garbage-collector pass: the benchmark splits its latency by stage with these."""
     import gc
 
-    from device_app.core.service import DeviceService
+    from device_app.core.service import AppService
     from device_app.core.ws_listener import WebSocketListener
 
     def stage(message: dict, name: str) -> None:
@@ -58,14 +58,14 @@ def trace_request_path() -> None:
             on_state(name, detail)
         listener_init(self, client, received, state, *args, **kwargs)
 
-    handle = DeviceService._handle
+    handle = AppService._handle
 
     def handled(self, device_id: str, message: dict) -> None:
         stage(message, "handled")
         handle(self, device_id, message)
         stage(message, "built")
 
-    WebSocketListener.__init__, DeviceService._handle = init, handled
+    WebSocketListener.__init__, AppService._handle = init, handled
     started = [0.0]
 
     def collected(phase: str, info: dict) -> None:

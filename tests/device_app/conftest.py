@@ -9,7 +9,7 @@ from typing import Callable
 
 import pytest
 
-from device_app.core.service import DeviceService
+from device_app.core.service import AppService
 
 from app_remote import AppRemote
 from provider_process import ProviderProcess
@@ -58,7 +58,7 @@ def app(tmp_path):
 
 @pytest.fixture
 def service(data_dir):
-    svc = DeviceService(data_dir, dispatch=LockedDispatch())
+    svc = AppService(data_dir, dispatch=LockedDispatch())
     yield svc
     svc.stop()
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import LockedDispatch, wait_for
 from device_app.core.api import ProviderClient, ProviderError
 from device_app.core.enrollment import EnrollmentLinkError, enroll, parse_enrollment_uri
-from device_app.core.service import DeviceService
+from device_app.core.service import AppService
 from device_app.core.store import AccountStore
 from device_app.core.ws_listener import Backoff, WebSocketListener
 
@@ -149,7 +149,7 @@ def test_service_with_the_gotify_channel(stub, service):
 def test_errors_come_back_through_dispatch_later(data_dir):
     """The error callback runs after the worker's except block has ended (as with Clock)."""
     queued, errors = [], []
-    svc = DeviceService(data_dir, dispatch=queued.append)
+    svc = AppService(data_dir, dispatch=queued.append)
     svc.enroll_text("not a link", pytest.fail, errors.append)
     wait_for(lambda: queued)
     queued[0]()
@@ -179,9 +179,9 @@ def test_a_decision_that_cannot_be_sent_stays_pending(stub, service):
 
 
 def test_history_and_unsent_notes_survive_a_restart(stub, data_dir):
-    from device_app.core.service import DeviceService
+    from device_app.core.service import AppService
 
-    first = DeviceService(data_dir, dispatch=LockedDispatch())
+    first = AppService(data_dir, dispatch=LockedDispatch())
     done = []
     first.enroll_text(stub.enrollment_uri(), done.append, pytest.fail)
     account = wait_for(lambda: done and done[0])
@@ -199,7 +199,7 @@ def test_history_and_unsent_notes_survive_a_restart(stub, data_dir):
     first.stop()
     assert (data_dir / "inbox.json").stat().st_mode & 0o777 == 0o600
 
-    again = DeviceService(data_dir, dispatch=LockedDispatch())
+    again = AppService(data_dir, dispatch=LockedDispatch())
     outcomes = {h.request_id: (h.outcome, h.final) for h in again.inbox.history()}
     assert outcomes == {approved: ("approved", True), unsent: ("failed", False)}
     again.tick(time.time() + 5)  # the unsent one expired while the app was closed
@@ -213,7 +213,7 @@ def test_an_account_whose_key_is_gone_does_not_stop_the_others(stub, service, da
     account = wait_for(lambda: done and done[0])
     service.stop()
     (data_dir / "keys" / f"{account.device_id}.pem").unlink()
-    fresh = DeviceService(data_dir)
+    fresh = AppService(data_dir)
     fresh.start()
     assert fresh.states[account.device_id] == "broken"
     fresh.stop()
