@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from .storage import replay
+from .storage import counters
 
 if TYPE_CHECKING:
     from .provider import Provider
@@ -71,11 +71,11 @@ class DatabaseCounters:
 
     def blocked_until(self, key: str, now: float) -> float:
         with self.p.db.session() as s:
-            return replay.locked_until(s, key)
+            return counters.locked_until(s, key)
 
     def fail(self, key: str, now: float, policy: Policy) -> Failure:
         with self.p.db.session() as s:
-            row = replay.counter(s, key, now, policy.window)
+            row = counters.counter(s, key, now, policy.window)
             if row.locked_until is not None and row.locked_until > now:
                 return Failure(row.count, row.locked_until, False)
             row.count += 1
@@ -86,7 +86,7 @@ class DatabaseCounters:
 
     def clear(self, key: str) -> None:
         with self.p.db.session() as s:
-            replay.reset(s, key)
+            counters.reset(s, key)
 
 
 # KEYS[1] = counter; ARGV = now, window, delay_after, max_failures, lockout, max_delay.

@@ -25,7 +25,7 @@ from ..notify import PushSetupError
 from ..notify.websocket import WebSocketChannel
 from ..oauth.decisions import Outcome, decide, state_of
 from ..security import digest, new_id
-from ..storage import ciba_requests, devices as device_repo, replay, users
+from ..storage import ciba_requests, counters, devices as device_repo, replay, users
 from ..storage.models import CibaRequest, Device, User
 from . import payloads, proofs, user_codes
 from .last_seen import LastSeen
@@ -131,7 +131,7 @@ class DeviceService:
 
     def _check_rate(self, key: str, now: float) -> None:
         with self.p.db.session() as s:
-            row = replay.counter(s, key, now, ENROLL_WINDOW)
+            row = counters.counter(s, key, now, ENROLL_WINDOW)
             locked_until = row.locked_until
         if locked_until is not None and locked_until > now:
             raise TooManyRequests("Too many failed enrollment attempts; try again later",
@@ -139,7 +139,7 @@ class DeviceService:
 
     def _record_failure(self, key: str, now: float) -> None:
         with self.p.db.session() as s:
-            row = replay.counter(s, key, now, ENROLL_WINDOW)
+            row = counters.counter(s, key, now, ENROLL_WINDOW)
             row.count += 1
             if row.count >= ENROLL_MAX_FAILURES:
                 row.locked_until = now + ENROLL_WINDOW

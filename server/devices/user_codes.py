@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pyotp
 from sqlalchemy.orm import Session
 
-from ..storage import devices as device_repo, replay
+from ..storage import counters, devices as device_repo, replay
 from ..storage.models import User
 
 if TYPE_CHECKING:
@@ -44,13 +44,13 @@ class UserCodeVerifier:
         settings = self.p.settings
         key = f"user_code:{user.id}"
         with self.p.db.session() as ws:
-            row = replay.counter(ws, key, now, settings.user_code_lockout)
+            row = counters.counter(ws, key, now, settings.user_code_lockout)
             if row.locked_until is not None and row.locked_until > now:
                 return False
             match = self._match(ws, user.id, code.strip(), now)
             if match is not None and replay.use_once(
                     ws, f"user_code_used:{match}", now + (2 * DRIFT_STEPS + 2) * PERIOD, now):
-                replay.reset(ws, key)
+                counters.reset(ws, key)
                 return True
             row.count += 1
             if row.count >= settings.user_code_max_failures:

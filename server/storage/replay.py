@@ -1,4 +1,5 @@
-"""Single-use markers and failure counters shared by all provider processes."""
+"""Single-use markers (assertion jtis, device nonces, user codes) shared by all provider
+processes; failure counters are in counters.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from . import prepared
 from .db import Database
-from .models import RateCounter, UsedJti
+from .models import UsedJti
 
 _USED = UsedJti.__table__
 _INSERT_NEW = {name: dialect.insert(_USED).values(key=bindparam("key"),
@@ -64,27 +65,3 @@ def use_once(s: Session, key: str, expires_at: float, now: float) -> bool:
 
 def purge(s: Session, now: float) -> None:
     s.execute(delete(UsedJti).where(UsedJti.expires_at <= now))
-
-
-def counter(s: Session, key: str, now: float, window: float) -> RateCounter:
-    row = s.get(RateCounter, key, with_for_update=True)
-    if row is None:
-        row = RateCounter(key=key, count=0, window_start=now)
-        try:
-            with s.begin_nested():
-                s.add(row)
-        except IntegrityError:
-            row = s.get(RateCounter, key, with_for_update=True)
-    if row.window_start + window <= now and (row.locked_until is None or row.locked_until <= now):
-        row.count, row.window_start, row.locked_until = 0, now, None
-    return row
-
-
-def locked_until(s: Session, key: str) -> float:
-    """Until when the counter ``key`` is locked (0 when it is not)."""
-    row = s.get(RateCounter, key)
-    return float(row.locked_until or 0) if row is not None else 0.0
-
-
-def reset(s: Session, key: str) -> None:
-    s.execute(delete(RateCounter).where(RateCounter.key == key))
