@@ -10,7 +10,7 @@ from .notify import modes
 from .provider import Provider
 from .security import hash_password
 from .oauth.decisions import cancel
-from .storage import ciba_requests, notifications, tokens, users
+from .storage import ciba_requests, tokens, users
 from .storage.models import User
 
 
@@ -41,7 +41,7 @@ def _change(p: Provider, username: str, actor: str | None, apply, event: str = "
 def set_admin(p: Provider, username: str, is_admin: bool = True,
               actor: str | None = None) -> User:
     return _change(p, username, actor,
-                   lambda s, u: notifications.set_admin(s, u, is_admin))
+                   lambda s, u: users.set_admin(s, u, is_admin))
 
 
 def set_disabled(p: Provider, username: str, disabled: bool, actor: str | None = None) -> User:

@@ -1,4 +1,4 @@
-"""Repository for push channels: Gotify accounts, delivery failures, admins, device counts."""
+"""Repository for push channels: Gotify accounts, delivery failures, device counts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import Device, GotifyAccount, PushFailure, User
+from .models import Device, GotifyAccount, PushFailure
 
 #: Failures kept for the operator page; older ones are deleted as new ones come.
 MAX_FAILURES = 200
@@ -54,10 +54,6 @@ def recent_failures(s: Session, limit: int = 20, channel: str | None = None) -> 
 
 
 # -- operator views --------------------------------------------------------------------------
-def set_admin(s: Session, user: User, is_admin: bool) -> None:
-    user.is_admin = is_admin
-
-
 def active_device_counts(s: Session) -> dict[str, int]:
     """user_id -> number of active (unrevoked) devices."""
     rows = s.execute(select(Device.user_id, func.count()).where(Device.revoked_at.is_(None))

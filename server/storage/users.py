@@ -44,6 +44,10 @@ def all_users(s: Session) -> list[User]:
     return list(s.scalars(select(User).order_by(User.username)))
 
 
+def set_admin(s: Session, user: User, is_admin: bool) -> None:
+    user.is_admin = is_admin
+
+
 def set_notification_mode(s: Session, user: User, mode: str) -> None:
     user.notification_mode = mode
 
