@@ -57,9 +57,11 @@ class Settings:
     automated_approval_token: str = ""
     # Secret for Flask sessions and CSRF; empty: generated once and kept in the instance folder.
     secret_key: str = ""
-    # Python path "module:function" of the login_hint resolver; empty uses username-or-email.
+    # Python path "module:name" of the CIBA policy (a CibaPolicy subclass or instance, see docs/extending.md); empty uses the defaults.
+    policy: str = ""
+    # Python path "module:function" of a login_hint resolver func(session, hint); overrides that one hook of the default policy.
     login_hint_resolver: str = ""
-    # Python path "module:function" of the binding_message validator; empty uses the default rule.
+    # Python path "module:function" of a binding_message validator func(message, settings); overrides that one hook of the default policy.
     binding_message_validator: str = ""
     # Failed user_code attempts per user before a lockout.
     user_code_max_failures: int = 5

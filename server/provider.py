@@ -17,19 +17,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from sqlalchemy.orm import Session
 
 from . import metrics
 from .clock import Clock
 from .config import Settings
 from .notify import Notifier
 from .notify.console import ConsoleChannel
-from .oauth import hooks
 from .oauth.ciba import BackchannelAuthentication
 from .oauth.client_jwks import JwksCache
 from .oauth.clients import RegisteredClient, SecretCache
 from .oauth.mtls import load_ca_bundle
 from .oauth.keys import KeyRing
+from .oauth.policy import SCOPE_TEXT as SCOPES, CibaPolicy, PolicyContext, load as load_policy
 from .oauth.polling import make_tracker
 from .oauth.tokens import TokenIssuer
 from .security import SecretBox
@@ -48,14 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCOPES = {
-    "openid": "Confirm who you are",
-    "profile": "Your name and username",
-    "email": "Your email address",
-    "offline_access": "Stay signed in (refresh tokens)",
-}
-
-UserCodeVerifier = Callable[[Session, User, str], bool]
+UserCodeVerifier = Callable[[User, str], bool]
 
 
 class Provider:
@@ -66,11 +58,15 @@ class Provider:
     housekeeper: "Housekeeper | None" = None  # expiries and last-seen flushes
     gotify: "GotifyStatus | None" = None  # set when CIBA_GOTIFY_URL is
     gotify_channel: "GotifyChannel | None" = None
-    user_code_verifier: "UserCodeVerifier | None" = None  # CIBA §7.1 user_code
+    user_codes: "UserCodeVerifier | None" = None  # CIBA §7.1 user_code: device TOTPs
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None,
+                 policy: CibaPolicy | None = None) -> None:
         self.settings = settings
         self.clock = clock or Clock()
+        # The CIBA policy hooks (oauth/policy.py): given, or named by the settings.
+        self.policy = policy or load_policy(settings)
+        self.policy_context = PolicyContext(self)  # for hooks called outside a request
         Path(settings.instance_path).mkdir(parents=True, exist_ok=True)
         self.issuer = (settings.issuer or "http://127.0.0.1:5000").rstrip("/")
         self.secret_key = settings.secret_key or _instance_secret(settings.instance_path)
@@ -88,10 +84,6 @@ class Provider:
             s for s in settings.api_scopes.split() if s not in SCOPES]
         # CIBA §4 backchannel_token_delivery_modes_supported.
         self.delivery_modes_supported = ["poll", "ping", "push"]
-        self.resolve_login_hint = hooks.load(settings.login_hint_resolver,
-                                             hooks.resolve_login_hint)
-        self.validate_binding_message = hooks.load(settings.binding_message_validator,
-                                                   hooks.validate_binding_message)
         self.notifier = Notifier()
         self.console = ConsoleChannel()
         self.notifier.register(self.console)
@@ -126,15 +118,8 @@ class Provider:
             client_repo.set_secret_hash(s, client_id, old_hash, new_hash)
 
     def find_user(self, login_hint: str) -> User | None:
-        """The user a login_hint names: the configured resolver, or the default rule served
-        from the directory cache."""
-        if self.resolve_login_hint is hooks.resolve_login_hint:
-            return self.directory.user_by_username_or_email(login_hint.strip())
-        with self.db.session() as s:
-            user = self.resolve_login_hint(s, login_hint)
-            if user is not None:
-                s.expunge(user)
-        return user
+        """The user a login_hint names (the policy's ``resolve_login_hint``)."""
+        return self.policy.resolve_login_hint(self.policy_context, login_hint)
 
     # -- endpoints ---------------------------------------------------------------------------
     def endpoint(self, path: str) -> str:
@@ -151,15 +136,12 @@ class Provider:
 
     # -- channels ----------------------------------------------------------------------------
     def channel_mode_for(self, user: User) -> str:
-        """The user's notification mode; "auto" (empty) is the push channel of the user's
-        newest device, console without devices."""
-        if user.notification_mode:
-            return user.notification_mode
-        return self.devices.default_channel(user) if self.devices is not None else "console"
+        """The channel that announces the user's requests (the policy's ``choose_channel``)."""
+        return self.policy.choose_channel(self.policy_context, user)
 
     def describe_scope(self, scope: str) -> str:
         """The plain words a person reads for one requested scope (device, approval page)."""
-        return SCOPES.get(scope, scope)
+        return self.policy.consent_text(self.policy_context, scope)
 
     @cached_property
     def passkeys(self) -> "Passkeys":

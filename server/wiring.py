@@ -23,6 +23,7 @@ from .devices import payloads
 from .devices.housekeeping import Housekeeper
 from .devices.service import DeviceService
 from .devices.user_codes import UserCodeVerifier
+from .oauth.policy import CibaPolicy
 from .notify.bus import make_bus
 from .notify.gotify_push import GotifyPush
 from .notify.hub import Hub
@@ -32,12 +33,14 @@ from .provider import Provider
 log = logging.getLogger(__name__)
 
 
-def build_provider(settings: Settings | None = None, clock: Clock | None = None) -> Provider:
-    """Every service of one provider process; nothing starts a thread until it serves."""
+def build_provider(settings: Settings | None = None, clock: Clock | None = None,
+                   policy: CibaPolicy | None = None) -> Provider:
+    """Every service of one provider process; nothing starts a thread until it serves.
+    ``policy``: the CIBA policy hooks (default: the one CIBA_POLICY names, else the defaults)."""
     settings = settings or Settings.from_env()
     # 1. The core: storage and its caches, keys, tokens, clients, the console channel, the
     #    backchannel endpoint and the token grants, the ping/push outbox.
-    provider = Provider(settings, clock)
+    provider = Provider(settings, clock, policy)
     # 2. Devices: the bus carries events between provider processes to each process's hub of
     #    WebSockets; the WebSocket channel announces requests through it.
     provider.bus = make_bus(settings.redis_url, provider.issuer)
@@ -48,8 +51,9 @@ def build_provider(settings: Settings | None = None, clock: Clock | None = None)
     provider.notifier.register(websocket)
     provider.devices = DeviceService(provider, websocket)
     provider.housekeeper = Housekeeper(provider, provider.hub)
-    # CIBA §7.1 user_code: a TOTP shown by any of the user's devices.
-    provider.user_code_verifier = UserCodeVerifier(provider)
+    # CIBA §7.1 user_code: a TOTP shown by any of the user's devices (the default
+    # verify_user_code hook asks it).
+    provider.user_codes = UserCodeVerifier(provider)
     # 3. Gotify, when configured: another channel and another push choice at enrollment.
     if settings.gotify_url:
         gotify = GotifyPush(provider)
@@ -61,10 +65,11 @@ def build_provider(settings: Settings | None = None, clock: Clock | None = None)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None,
-               provider: Provider | None = None) -> Flask:
-    """The Flask application serving ``provider`` (built from ``settings`` when not given)."""
+               provider: Provider | None = None, policy: CibaPolicy | None = None) -> Flask:
+    """The Flask application serving ``provider`` (built from ``settings``, ``clock`` and
+    ``policy`` when not given)."""
     settings = provider.settings if provider is not None else (settings or Settings.from_env())
-    provider = provider or build_provider(settings, clock)
+    provider = provider or build_provider(settings, clock, policy)
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(
         SECRET_KEY=provider.secret_key,

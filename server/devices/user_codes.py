@@ -34,12 +34,13 @@ def new_secret() -> str:
 
 
 class UserCodeVerifier:
-    """``provider.user_code_verifier``: ``(session, user, code) -> bool``."""
+    """``provider.user_codes``: ``(user, code) -> bool`` (the default ``verify_user_code``
+    policy hook)."""
 
     def __init__(self, provider: "Provider") -> None:
         self.p = provider
 
-    def __call__(self, s: Session, user: User, code: str) -> bool:
+    def __call__(self, user: User, code: str) -> bool:
         now = self.p.clock.now()
         settings = self.p.settings
         key = f"user_code:{user.id}"

@@ -24,6 +24,7 @@ from . import errors, fapi, request_object
 from .clients import CIBA_GRANT_TYPE, RegisteredClient
 from .keys import SUPPORTED_ALGS
 from .limits import check_pending_caps
+from .policy import PolicyContext
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -75,6 +76,7 @@ class BackchannelAuthentication:
                                              "request (the request parameter)")
         if client.row.fapi_ciba:
             fapi.check_request(signed, form)
+        policy, ctx = self.p.policy, PolicyContext(self.p, client, form)
         scope = self._scope(client, form.get("scope"))
         mode = client.row.delivery_mode
         token = form.get("client_notification_token")
@@ -86,25 +88,27 @@ class BackchannelAuthentication:
                 raise errors.InvalidRequestError("Malformed client_notification_token")
         binding_message = form.get("binding_message")
         if binding_message is not None:
-            problem = self.p.validate_binding_message(binding_message, s_)
+            problem = policy.validate_binding_message(ctx, binding_message)
             if problem:
                 raise errors.InvalidBindingMessageError(_ascii(problem))
         lifetime = self._lifetime(client, form.get("requested_expiry"))
-        authorization_details = self._authorization_details(form.get("authorization_details"))
+        authorization_details = self._authorization_details(ctx,
+                                                            form.get("authorization_details"))
         now = self.p.clock.now()
-        user = self._user(client, form)
+        user = self._user(ctx, client, form)
         if user.disabled:
             raise errors.AccessDeniedError("The user cannot be authenticated", status_code=403)
+        problem = policy.validate_request_context(ctx, user)
+        if problem:
+            raise errors.InvalidRequestError(_ascii(problem))
         check_pending_caps(self.p.db, s_, client.client_id, user.id, now)
         if client.row.user_code_required:
             # CIBA §7.1 user_code, §13 missing_user_code / invalid_user_code.
             code = form.get("user_code")
             if not code:
                 raise errors.MissingUserCodeError("user_code is required for this client")
-            verifier = self.p.user_code_verifier
-            with self.p.db.session() as s:
-                if verifier is None or not verifier(s, user, code):
-                    raise errors.InvalidUserCodeError("user_code is invalid")
+            if not policy.verify_user_code(ctx, user, code):
+                raise errors.InvalidUserCodeError("user_code is invalid")
         auth_req_id = new_id(32)
         approval_token = new_id(32)
         # Durable before the answer: one INSERT in one short transaction.
@@ -121,7 +125,7 @@ class BackchannelAuthentication:
             interval=client.row.polling_interval or s_.polling_interval,
             approval_token_hash=digest(approval_token), status="pending")
         # The cached channel choice (directory: the user's newest device), no query here.
-        channel_mode = self.p.channel_mode_for(user)
+        channel_mode = policy.choose_channel(ctx, user)
         self.p.notifier.request_created(
             self.event(req, user, client.name, approval_token, client_uri=client.row.client_uri,
                        logo_uri=client.row.logo_uri), channel_mode)
@@ -164,7 +168,7 @@ class BackchannelAuthentication:
             raise errors.InvalidRequestError("requested_expiry must be a positive integer")
         return min(int(text), self.p.settings.max_requested_expiry)
 
-    def _authorization_details(self, raw: str | None) -> list | None:
+    def _authorization_details(self, ctx: PolicyContext, raw: str | None) -> list | None:
         if raw is None:
             return None
         try:
@@ -176,26 +180,33 @@ class BackchannelAuthentication:
                 isinstance(d, dict) and isinstance(d.get("type"), str) for d in value):
             raise errors.InvalidRequestError("authorization_details must be an array of objects "
                                              "with a type")
+        problem = self.p.policy.validate_authorization_details(ctx, value)
+        if problem:
+            raise errors.InvalidRequestError(_ascii(problem))
         return value
 
-    def _user(self, client: RegisteredClient, form: Mapping[str, str]) -> User:
+    def _user(self, ctx: PolicyContext, client: RegisteredClient,
+              form: Mapping[str, str]) -> User:
         hints = [k for k in ("login_hint", "id_token_hint", "login_hint_token") if form.get(k)]
         # CIBA §7.1: exactly one of the three hints.
         if len(hints) != 1:
             raise errors.InvalidRequestError(
                 "Exactly one of login_hint, id_token_hint and login_hint_token is required")
         kind, value = hints[0], form[hints[0]]
+        policy = self.p.policy
         if kind == "login_hint":
-            user = self.p.find_user(value)
+            user = policy.resolve_login_hint(ctx, value)
         elif kind == "id_token_hint":
-            user = self.p.directory.user(self._id_token_hint_subject(client, value))
+            subject = policy.id_token_hint_subject(ctx, self._id_token_hint_claims(client, value))
+            user = self.p.directory.user(subject) if subject else None
         else:
-            user = self._login_hint_token_user(client, value)
+            claims = self._login_hint_token_claims(client, value)
+            user = policy.resolve_login_hint_token(ctx, claims)
         if user is None:
             raise errors.UnknownUserIdError("No user matches the hint")
         return user
 
-    def _id_token_hint_subject(self, client: RegisteredClient, token: str) -> str:
+    def _id_token_hint_claims(self, client: RegisteredClient, token: str) -> dict:
         """An ID token we issued to this client; expiry is not held against it (OIDC §3.1.2.1)."""
         try:
             if not jsonsafe.compact_jws_ok(token, self.p.settings.json_max_depth):
@@ -209,11 +220,11 @@ class BackchannelAuthentication:
         if claims.get("iss") != self.p.issuer or client.client_id not in auds \
                 or not isinstance(claims.get("sub"), str):
             raise errors.InvalidRequestError("id_token_hint was not issued to this client")
-        return claims["sub"]
+        return claims
 
-    def _login_hint_token_user(self, client: RegisteredClient, token: str) -> User | None:
-        """A JWT signed by the client (its JWKS, or its secret for client_secret_jwt) whose
-        ``sub_id`` is an RFC 9493 subject identifier of format username or email."""
+    def _login_hint_token_claims(self, client: RegisteredClient, token: str) -> dict:
+        """The claims of a JWT signed by the client (its JWKS, or its secret for
+        client_secret_jwt), unexpired (CIBA §13 expired_login_hint_token)."""
         try:
             if client.row.auth_method == "client_secret_jwt":
                 key, algs = client.shared_secret_key(), ["HS256", "HS384", "HS512"]
@@ -231,15 +242,7 @@ class BackchannelAuthentication:
             raise errors.ExpiredLoginHintTokenError("login_hint_token has expired") from None
         except JoseError:
             raise errors.InvalidRequestError("login_hint_token lacks a valid exp") from None
-        sub_id = decoded.claims.get("sub_id")
-        if not isinstance(sub_id, dict):
-            raise errors.InvalidRequestError("login_hint_token has no sub_id")
-        fmt = sub_id.get("format")
-        if fmt == "email" and isinstance(sub_id.get("email"), str):
-            return self.p.directory.user_by_username_or_email(sub_id["email"])
-        if fmt == "username" and isinstance(sub_id.get("username"), str):
-            return self.p.directory.user_by_username(sub_id["username"])
-        raise errors.InvalidRequestError("login_hint_token sub_id format is not supported")
+        return decoded.claims
 
 
 def _ascii(text: str) -> str:
