@@ -23,7 +23,6 @@ from .clock import Clock
 from .config import Settings
 from .notify import Notifier
 from .notify.console import ConsoleChannel
-from .oauth.ciba import BackchannelAuthentication
 from .oauth.client_jwks import JwksCache
 from .oauth.clients import RegisteredClient, SecretCache
 from .oauth.mtls import load_ca_bundle
@@ -95,7 +94,6 @@ class Provider:
 
         self.signin_guard = SigninGuard(self)
         self._decision_listeners: list[Callable[[CibaRequest], None]] = []
-        self.backchannel = BackchannelAuthentication(self)
         from .oauth.outbox import Outbox
 
         # Ping and push deliveries (CIBA §10.2, §10.3): a durable outbox; ``outbox.start()``

@@ -1,14 +1,14 @@
-"""The Backchannel Authentication Endpoint's core: CIBA Core 1.0 §7.1 (request), §7.3 (response),
-§13 (errors). The web layer authenticates the client and hands over the form; nothing here
-knows Flask.
+"""This provider's Backchannel Authentication Endpoint: CIBA Core 1.0 §7.1 (request), §7.3
+(response), §13 (errors). The protocol steps are ciba_core's; here are its storage (one INSERT),
+signed request objects (§7.1.1), the FAPI-CIBA profile, the pending caps, the hints verified
+against our keys and the client's, the policy hooks (policy.py) and the channels that reach the
+device. Registered on the authorization server (server.py); nothing here knows Flask.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from joserfc import jwt
@@ -21,7 +21,8 @@ from ..security import digest, new_id
 from ..storage import ciba_requests
 from ..storage.models import CibaRequest, User
 from . import errors, fapi, request_object
-from .clients import CIBA_GRANT_TYPE, RegisteredClient
+from .ciba_core import BackchannelAuthenticationEndpoint, BackchannelAuthenticationRequest
+from .clients import AUTH_METHODS, RegisteredClient
 from .keys import SUPPORTED_ALGS
 from .limits import check_pending_caps
 from .policy import PolicyContext
@@ -29,44 +30,23 @@ from .policy import PolicyContext
 if TYPE_CHECKING:
     from ..provider import Provider
 
-# RFC 6750 §2.1 b64token, the syntax CIBA §7.1 requires of client_notification_token.
-B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
+class BackchannelEndpoint(BackchannelAuthenticationEndpoint):
+    CLIENT_AUTH_METHODS = list(AUTH_METHODS)
 
-@dataclass
-class Created:
-    auth_req_id: str
-    request: Any  # the stored columns, read-only (storage.ciba_requests.insert)
-    user: User
-    channel: str = ""  # the channel that announced it ("console": no device; "": none at all)
+    @property
+    def p(self) -> "Provider":
+        return self.server.provider
 
+    def _ctx(self, req: BackchannelAuthenticationRequest) -> PolicyContext:
+        """The policy hooks' context, made once per request."""
+        if req.context is None:
+            req.context = PolicyContext(self.p, req.client, req.params)
+        return req.context
 
-class BackchannelAuthentication:
-    def __init__(self, provider: "Provider") -> None:
-        self.p = provider
-
-    def handle(self, client: RegisteredClient, form: Mapping[str, str]) -> dict:
-        """Validate, store and dispatch one request; return the §7.3 response body."""
-        created = self.create(client, form)
-        req = created.request
-        body = {"auth_req_id": created.auth_req_id,
-                "expires_in": int(round(req.expires_at - req.created_at))}
-        if req.delivery_mode in ("poll", "ping"):
-            body["interval"] = req.interval  # CIBA §7.3: for poll and ping modes
-        if self.p.settings.report_delivery:
-            # Extension (README): "device" or "console" (no enrolled device: the person can only
-            # answer through the approval link the provider logs), so the client can say so.
-            # Clients ignore response parameters they do not know (RFC 6749 §5.1).
-            body["ciba_stack_delivery"] = ("device" if created.channel not in ("console", "")
-                                           else "console")
-        return body
-
-    def create(self, client: RegisteredClient, form: Mapping[str, str]) -> Created:
-        s_ = self.p.settings
-        # CIBA §7.1: the client must be registered for the CIBA grant (§13 unauthorized_client).
-        if not client.check_grant_type(CIBA_GRANT_TYPE):
-            raise errors.UnauthorizedClientError(
-                "The client is not registered for the CIBA grant type")
+    # -- the client and its parameters --------------------------------------------------------
+    def request_parameters(self, client: RegisteredClient, request) -> Mapping[str, str]:
+        form = request.form
         signed = "request" in form
         if signed:
             form = request_object.unpack(self.p, client, form)
@@ -76,61 +56,114 @@ class BackchannelAuthentication:
                                              "request (the request parameter)")
         if client.row.fapi_ciba:
             fapi.check_request(signed, form)
-        policy, ctx = self.p.policy, PolicyContext(self.p, client, form)
-        scope = self._scope(client, form.get("scope"))
-        mode = client.row.delivery_mode
-        token = form.get("client_notification_token")
-        if mode in ("ping", "push"):
-            # CIBA §7.1: REQUIRED if the Client is registered to use Ping or Push modes.
-            if not token:
-                raise errors.InvalidRequestError("Missing client_notification_token")
-            if len(token) > 1024 or not B64TOKEN.match(token):
-                raise errors.InvalidRequestError("Malformed client_notification_token")
-        binding_message = form.get("binding_message")
-        if binding_message is not None:
-            problem = policy.validate_binding_message(ctx, binding_message)
-            if problem:
-                raise errors.InvalidBindingMessageError(_ascii(problem))
-        lifetime = self._lifetime(client, form.get("requested_expiry"))
-        authorization_details = self._authorization_details(ctx,
-                                                            form.get("authorization_details"))
-        now = self.p.clock.now()
-        user = self._user(ctx, client, form)
+        return form
+
+    def get_delivery_mode(self, client: RegisteredClient) -> str:
+        return client.row.delivery_mode
+
+    def get_interval(self, client: RegisteredClient) -> int:
+        return client.row.polling_interval or self.p.settings.polling_interval
+
+    def is_user_code_required(self, client: RegisteredClient) -> bool:
+        return bool(client.row.user_code_required)
+
+    def get_default_expires_in(self, client: RegisteredClient) -> int:
+        return client.row.ciba_lifetime or self.p.settings.ciba_lifetime
+
+    def get_max_expires_in(self, client: RegisteredClient) -> int:
+        return self.p.settings.max_requested_expiry
+
+    def load_json(self, raw: str) -> Any:
+        # Bounded depth, finite numbers (jsonsafe.py): hostile input is invalid_request.
+        try:
+            return jsonsafe.loads(raw, self.p.settings.json_max_depth)
+        except jsonsafe.JSONInputError as exc:
+            raise errors.InvalidRequestError(f"authorization_details: {exc}") from None
+
+    # -- policy hooks -------------------------------------------------------------------------
+    def validate_binding_message(self, req: BackchannelAuthenticationRequest,
+                                 message: str) -> str | None:
+        return self.p.policy.validate_binding_message(self._ctx(req), message)
+
+    def validate_authorization_details(self, req: BackchannelAuthenticationRequest,
+                                       details: list) -> str | None:
+        return self.p.policy.validate_authorization_details(self._ctx(req), details)
+
+    def resolve_login_hint(self, req: BackchannelAuthenticationRequest, login_hint: str):
+        return self.p.policy.resolve_login_hint(self._ctx(req), login_hint)
+
+    def resolve_id_token_hint(self, req: BackchannelAuthenticationRequest, token: str):
+        ctx = self._ctx(req)
+        subject = self.p.policy.id_token_hint_subject(ctx, self._id_token_hint_claims(req.client,
+                                                                                      token))
+        return self.p.directory.user(subject) if subject else None
+
+    def resolve_login_hint_token(self, req: BackchannelAuthenticationRequest, token: str):
+        claims = self._login_hint_token_claims(req.client, token)
+        return self.p.policy.resolve_login_hint_token(self._ctx(req), claims)
+
+    def check_user(self, req: BackchannelAuthenticationRequest) -> None:
+        user: User = req.user
         if user.disabled:
             raise errors.AccessDeniedError("The user cannot be authenticated", status_code=403)
-        problem = policy.validate_request_context(ctx, user)
+        problem = self.p.policy.validate_request_context(self._ctx(req), user)
         if problem:
-            raise errors.InvalidRequestError(_ascii(problem))
-        check_pending_caps(self.p.db, s_, client.client_id, user.id, now)
-        if client.row.user_code_required:
-            # CIBA §7.1 user_code, §13 missing_user_code / invalid_user_code.
-            code = form.get("user_code")
-            if not code:
-                raise errors.MissingUserCodeError("user_code is required for this client")
-            if not policy.verify_user_code(ctx, user, code):
-                raise errors.InvalidUserCodeError("user_code is invalid")
-        auth_req_id = new_id(32)
+            raise errors.InvalidRequestError(errors.safe_description(problem))
+        check_pending_caps(self.p.db, self.p.settings, req.client.client_id, user.id,
+                           self.p.clock.now())
+
+    def verify_user_code(self, req: BackchannelAuthenticationRequest, user: User,
+                         user_code: str) -> bool:
+        return self.p.policy.verify_user_code(self._ctx(req), user, user_code)
+
+    # -- storage and the device ---------------------------------------------------------------
+    def generate_auth_req_id(self) -> str:
+        return new_id(32)
+
+    def save_authentication_request(self, auth_req_id: str,
+                                    req: BackchannelAuthenticationRequest) -> Any:
+        """Durable before the answer: one INSERT in one short transaction. Returns the stored
+        columns and the console channel's approval link token."""
+        p, client, user, mode = self.p, req.client, req.user, req.delivery_mode
+        now = p.clock.now()
         approval_token = new_id(32)
-        # Durable before the answer: one INSERT in one short transaction.
-        req = ciba_requests.insert(
-            self.p.db, id=uuid.uuid4().hex, auth_req_id_hash=digest(auth_req_id),
+        row = ciba_requests.insert(
+            p.db, id=uuid.uuid4().hex, auth_req_id_hash=digest(auth_req_id),
             device_request_id=new_id(24), client_id=client.client_id, user_id=user.id,
-            scope=scope, acr_values=form.get("acr_values") or None,
-            binding_message=binding_message,
-            authorization_details=json.dumps(authorization_details)
-            if authorization_details is not None else None,
-            delivery_mode=mode, client_notification_token=token,
-            auth_req_id_sealed=self.p.box.seal(auth_req_id) if mode != "poll" else None,
-            created_at=now, expires_at=now + lifetime,
-            interval=client.row.polling_interval or s_.polling_interval,
+            scope=req.scope, acr_values=req.acr_values, binding_message=req.binding_message,
+            authorization_details=json.dumps(req.authorization_details)
+            if req.authorization_details is not None else None,
+            delivery_mode=mode, client_notification_token=req.client_notification_token,
+            auth_req_id_sealed=p.box.seal(auth_req_id) if mode != "poll" else None,
+            created_at=now, expires_at=now + req.expires_in,
+            interval=self.get_interval(client),
             approval_token_hash=digest(approval_token), status="pending")
-        # The cached channel choice (directory: the user's newest device), no query here.
-        channel_mode = policy.choose_channel(ctx, user)
+        return row, approval_token
+
+    def notify_authentication_device(self, auth_req_id: str,
+                                     req: BackchannelAuthenticationRequest, saved: Any) -> str:
+        """The channel that announced it ("console": no device; "": none at all)."""
+        client, user = req.client, req.user
+        row, approval_token = saved
+        # The policy's channel choice (default: the directory's newest device, no query).
+        channel_mode = self.p.policy.choose_channel(self._ctx(req), user)
         self.p.notifier.request_created(
-            self.event(req, user, client.name, approval_token, client_uri=client.row.client_uri,
-                       logo_uri=client.row.logo_uri), channel_mode)
+            self.event(row, user, client.name, approval_token,
+                       client_uri=client.row.client_uri, logo_uri=client.row.logo_uri),
+            channel_mode)
         channels = self.p.notifier.channels_for(channel_mode)
-        return Created(auth_req_id, req, user, channels[0].name if channels else "")
+        return channels[0].name if channels else ""
+
+    def create_response_body(self, auth_req_id: str, req: BackchannelAuthenticationRequest,
+                             saved: Any, notified: str) -> dict:
+        body = super().create_response_body(auth_req_id, req, saved, notified)
+        if self.p.settings.report_delivery:
+            # Extension (README): "device" or "console" (no enrolled device: the person can only
+            # answer through the approval link the provider logs), so the client can say so.
+            # Clients ignore response parameters they do not know (RFC 6749 §5.1).
+            body["ciba_stack_delivery"] = "device" if notified not in ("console", "") \
+                else "console"
+        return body
 
     def event(self, req: CibaRequest, user: User, client_name: str,
               approval_token: str | None = None, client_uri: str | None = None,
@@ -145,67 +178,7 @@ class BackchannelAuthentication:
             approval_url=f"{self.p.issuer}/approve/{approval_token}" if approval_token else None,
             client_uri=client_uri, logo_uri=logo_uri)
 
-    def _scope(self, client: RegisteredClient, scope: str | None) -> str:
-        if not scope:
-            raise errors.InvalidRequestError("Missing scope")
-        requested = scope.split()
-        # CIBA §7.1: CIBA authentication requests MUST contain the openid scope value.
-        if "openid" not in requested:
-            raise errors.InvalidScopeError("The scope must contain openid")
-        allowed = set(client.row.scope.split())
-        unknown = [s for s in requested if s not in allowed or s not in self.p.scopes_supported]
-        if unknown:
-            raise errors.InvalidScopeError(_ascii("Scope not allowed: " + " ".join(unknown)))
-        return " ".join(dict.fromkeys(requested))
-
-    def _lifetime(self, client: RegisteredClient, requested_expiry: str | None) -> int:
-        default = client.row.ciba_lifetime or self.p.settings.ciba_lifetime
-        if requested_expiry is None:
-            return default
-        text = requested_expiry.strip()
-        # CIBA §7.1: "A positive integer"; a JSON number or numeric string are both accepted.
-        if not text.isdigit() or int(text) <= 0:
-            raise errors.InvalidRequestError("requested_expiry must be a positive integer")
-        return min(int(text), self.p.settings.max_requested_expiry)
-
-    def _authorization_details(self, ctx: PolicyContext, raw: str | None) -> list | None:
-        if raw is None:
-            return None
-        try:
-            value = jsonsafe.loads(raw, self.p.settings.json_max_depth)
-        except jsonsafe.JSONInputError as exc:
-            raise errors.InvalidRequestError(f"authorization_details: {exc}") from None
-        # RFC 9396 §2: a JSON array of objects each with a "type".
-        if not isinstance(value, list) or not all(
-                isinstance(d, dict) and isinstance(d.get("type"), str) for d in value):
-            raise errors.InvalidRequestError("authorization_details must be an array of objects "
-                                             "with a type")
-        problem = self.p.policy.validate_authorization_details(ctx, value)
-        if problem:
-            raise errors.InvalidRequestError(_ascii(problem))
-        return value
-
-    def _user(self, ctx: PolicyContext, client: RegisteredClient,
-              form: Mapping[str, str]) -> User:
-        hints = [k for k in ("login_hint", "id_token_hint", "login_hint_token") if form.get(k)]
-        # CIBA §7.1: exactly one of the three hints.
-        if len(hints) != 1:
-            raise errors.InvalidRequestError(
-                "Exactly one of login_hint, id_token_hint and login_hint_token is required")
-        kind, value = hints[0], form[hints[0]]
-        policy = self.p.policy
-        if kind == "login_hint":
-            user = policy.resolve_login_hint(ctx, value)
-        elif kind == "id_token_hint":
-            subject = policy.id_token_hint_subject(ctx, self._id_token_hint_claims(client, value))
-            user = self.p.directory.user(subject) if subject else None
-        else:
-            claims = self._login_hint_token_claims(client, value)
-            user = policy.resolve_login_hint_token(ctx, claims)
-        if user is None:
-            raise errors.UnknownUserIdError("No user matches the hint")
-        return user
-
+    # -- hints verified against our keys and the client's -------------------------------------
     def _id_token_hint_claims(self, client: RegisteredClient, token: str) -> dict:
         """An ID token we issued to this client; expiry is not held against it (OIDC §3.1.2.1)."""
         try:
@@ -243,8 +216,3 @@ class BackchannelAuthentication:
         except JoseError:
             raise errors.InvalidRequestError("login_hint_token lacks a valid exp") from None
         return decoded.claims
-
-
-def _ascii(text: str) -> str:
-    """Keep error_description inside RFC 6749 §5.2's character set."""
-    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text)

@@ -16,9 +16,9 @@ from joserfc.jwk import KeySet, OctKey
 
 from ..security import SecretBox, verify_password
 from ..storage.models import Client
+from .ciba_core import CIBA_GRANT_TYPE
 from .client_jwks import JwksCache
 
-CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt",
                 "tls_client_auth", "self_signed_tls_client_auth")
 DELIVERY_MODES = ("poll", "ping", "push")

@@ -1,19 +1,19 @@
-"""Token endpoint grants on Authlib: the CIBA grant (CIBA §10.1, §11) and refresh_token with
-rotation (RFC 6749 §6; reuse of a rotated refresh token revokes the whole grant).
+"""Token endpoint grants on Authlib: the CIBA grant (CIBA §10.1, §11; its protocol steps are in
+ciba_core.py, its storage here) and refresh_token with rotation (RFC 6749 §6; reuse of a rotated
+refresh token revokes the whole grant).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from authlib.oauth2.rfc6749 import BaseGrant, TokenEndpointMixin
 from authlib.oauth2.rfc6749.grants import RefreshTokenGrant as _RefreshTokenGrant
 
 from ..security import digest
 from ..storage import ciba_requests, tokens as token_repo, users
-from . import errors
-from .clients import AUTH_METHODS, CIBA_GRANT_TYPE
-from .decisions import state_of
+from . import ciba_core, errors
+from .ciba_core import AuthRequestMixin
+from .clients import AUTH_METHODS
 from .mtls import binding_for
 from .tokens import Grant
 
@@ -21,59 +21,68 @@ if TYPE_CHECKING:
     from ..provider import Provider
 
 
-class CibaGrant(BaseGrant, TokenEndpointMixin):
-    """grant_type=urn:openid:params:grant-type:ciba with auth_req_id (CIBA §10.1)."""
+class StoredAuthRequest(AuthRequestMixin):
+    """ciba_core's view of a stored request (the columns storage.ciba_requests read)."""
 
-    GRANT_TYPE = CIBA_GRANT_TYPE
+    __slots__ = ("row", "_directory")
+
+    def __init__(self, row, directory) -> None:
+        self.row, self._directory = row, directory
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_status(self) -> str:
+        return self.row.status
+
+    def get_expires_at(self) -> float:
+        return self.row.expires_at
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_user(self):
+        return self._directory.user(self.row.user_id)
+
+
+class CibaGrant(ciba_core.CibaGrant):
+    """grant_type=urn:openid:params:grant-type:ciba with auth_req_id (CIBA §10.1): ciba_core's
+    protocol steps on this provider's storage, polling tracker and token issuer."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
 
     @property
     def provider(self) -> "Provider":
         return self.server.provider
 
-    def validate_token_request(self) -> None:
-        auth_req_id = self.request.form.get("auth_req_id")
-        client = self.authenticate_token_endpoint_client()
-        self.request.client = client
-        if not client.check_grant_type(self.GRANT_TYPE):
-            raise errors.UnauthorizedClientError(
-                "The client is not registered for the CIBA grant type")
-        if not auth_req_id:
-            raise errors.InvalidRequestError("Missing auth_req_id")
-        if client.row.delivery_mode == "push":
-            # CIBA §10.3: push mode clients receive tokens at their notification endpoint.
-            raise errors.UnauthorizedClientError("Push mode clients do not poll the token endpoint")
-        self.request.auth_req_id = auth_req_id
+    def now(self) -> float:
+        return self.provider.clock.now()
+
+    def get_delivery_mode(self, client) -> str:
+        return client.row.delivery_mode
+
+    def validate_client_binding(self, client) -> None:
         # RFC 8705 §3: checked before the auth_req_id is used up.
         self.request.x5t_s256 = binding_for(client, self.request)
 
-    def create_token_response(self):
-        p = self.provider
-        client = self.request.client
-        now = p.clock.now()
+    def query_auth_request(self, auth_req_id: str) -> StoredAuthRequest | None:
         # One indexed read; a pending poll writes nothing (polling.py keeps its interval).
-        req = ciba_requests.find_by_hash(p.db, digest(self.request.auth_req_id))
-        # CIBA §11 invalid_grant: unknown, or issued to another client.
-        if req is None or req.client_id != client.client_id:
-            raise errors.InvalidGrantError("Unknown auth_req_id")
-        state = state_of(req, now)
-        if state == "exchanged":
-            # A replay of an exchanged auth_req_id: revoke what it produced (RFC 6749 §10.5
-            # by analogy with authorization codes) and refuse.
-            with p.db.session() as s:
-                token_repo.revoke_grant(s, req.id)
-            raise errors.InvalidGrantError("auth_req_id was already used")
-        if state == "expired" or (state == "approved" and req.expires_at <= now):
-            raise errors.ExpiredTokenError("The auth_req_id has expired")
-        if state == "denied":
-            raise errors.AccessDeniedError("The end-user denied the authorization request")
-        if state == "cancelled":
-            raise errors.AccessDeniedError("The authentication request was cancelled")
-        if state == "pending":
-            self._pending(req, now)
-        user = p.directory.user(req.user_id)
-        if user is None:
-            raise errors.InvalidGrantError("Unknown auth_req_id")
+        row = ciba_requests.find_by_hash(self.provider.db, digest(auth_req_id))
+        return StoredAuthRequest(row, self.provider.directory) if row is not None else None
+
+    def should_slow_down(self, auth_request: StoredAuthRequest, now: float) -> bool:
+        """After slow_down the interval of this request grows by 5 s (RFC 8628 §3.5)."""
+        p, req = self.provider, auth_request.row
+        too_fast, _ = p.polls.poll(req.id, now, req.interval, p.settings.slow_down_increment,
+                                   req.expires_at)
+        return too_fast
+
+    def revoke_exchanged(self, auth_request: StoredAuthRequest) -> None:
+        with self.provider.db.session() as s:
+            token_repo.revoke_grant(s, auth_request.row.id)
+
+    def exchange(self, auth_request: StoredAuthRequest, user) -> dict:
+        p, req, client = self.provider, auth_request.row, self.request.client
         grant = Grant(grant_id=req.id, client_id=client.client_id, user=user,
                       scope=req.scope, auth_time=req.auth_time, acr=_first_acr(req.acr_values),
                       x5t_s256=self.request.x5t_s256)
@@ -84,17 +93,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             if not ciba_requests.mark_exchanged(s, req.id):
                 raise errors.InvalidGrantError("auth_req_id was already used")
             p.tokens.store(s, records)
-        return 200, token, self.TOKEN_RESPONSE_HEADER
-
-    def _pending(self, req, now: float) -> None:
-        """CIBA §11 authorization_pending, or slow_down when polled faster than the interval;
-        after slow_down the interval of this request grows by 5 s (RFC 8628 §3.5)."""
-        p = self.provider
-        too_fast, _ = p.polls.poll(req.id, now, req.interval, p.settings.slow_down_increment,
-                                   req.expires_at)
-        if too_fast:
-            raise errors.SlowDownError("Polling too fast; wait the interval between requests")
-        raise errors.AuthorizationPendingError("The end-user has not yet been authenticated")
+        return token
 
 
 class RefreshTokenGrant(_RefreshTokenGrant):

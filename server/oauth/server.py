@@ -1,4 +1,5 @@
-"""Authlib's AuthorizationServer wired to our storage: client lookup and the six client
+"""Authlib's AuthorizationServer wired to our storage: the CIBA grant and backchannel endpoint,
+refresh tokens, client_credentials, introspection and revocation; client lookup and the six client
 authentication methods (RFC 6749 §2.3.1 basic/post, RFC 7523 §2.2 client_secret_jwt and
 private_key_jwt with single-use jti and aud = issuer or endpoint URL, OIDC Core §9; RFC 8705 §2
 tls_client_auth and self_signed_tls_client_auth).
@@ -22,6 +23,7 @@ from joserfc.errors import JoseError
 from .. import jsonsafe
 from ..security import digest
 from ..storage import replay
+from .ciba import BackchannelEndpoint
 from .client_credentials import ClientCredentialsGrant
 from .clients import RegisteredClient
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
@@ -48,6 +50,7 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_grant(CibaGrant)
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
+        self.register_endpoint(BackchannelEndpoint)  # CIBA §7: /bc-authorize
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
 

@@ -3,7 +3,7 @@ introspection (RFC 7662) and revocation (RFC 7009)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
 
 from ..oauth.clients import AUTH_METHODS, RegisteredClient
 from .context import current_provider
@@ -23,13 +23,9 @@ def authenticated_client(endpoint: str) -> RegisteredClient:
 
 @bp.post("/bc-authorize")
 def backchannel_authentication():
-    p = current_provider()
-    form = strict_form(request)
-    client = authenticated_client("backchannel_authentication")
-    body = p.backchannel.handle(client, form)
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"  # CIBA §7.3
-    return response
+    strict_form(request)
+    return current_provider().authorization.create_endpoint_response(
+        "backchannel_authentication", request)
 
 
 @bp.post("/token")
