@@ -278,7 +278,7 @@ def cmd_clients_list(args) -> int:
 
 
 def cmd_clients_registration_token(args) -> int:
-    from .oauth.registration import issue_initial_token
+    from .registration import issue_initial_token
 
     p = provider_from(args)
     token, row = issue_initial_token(p, args.label, args.expires_in, args.single_use,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 
 from ..admin import AdminError
-from ..oauth.registration import issue_initial_token, list_initial_tokens, revoke_initial_token
+from ..registration import issue_initial_token, list_initial_tokens, revoke_initial_token
 from .context import current_provider
 from .operator import actor, operator_required, page
 

@@ -1,12 +1,12 @@
 """HTTP glue of dynamic client registration: POST /register (RFC 7591 §3) and GET, PUT, DELETE
 /register/<client_id> (RFC 7592 §2), each with a Bearer token (RFC 6750 §2.1). JSON in and out;
-errors in one place; the rules (token first, then metadata) live in oauth/registration.py."""
+errors in one place; the rules (token first, then metadata) live in server/registration.py."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..oauth.registration import Registrar, RegistrationError
+from ..registration import Registrar, RegistrationError
 from .context import current_provider
 from .forms import json_or_none
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from server.admin import add_user
-from server.oauth.registration import issue_initial_token
+from server.registration import issue_initial_token
 from server.storage import audit as audit_repo
 
 from .test_postgres import database_url, db_app, pg_schema_url  # noqa: F401  (fixtures)

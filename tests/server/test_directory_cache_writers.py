@@ -14,7 +14,7 @@ import re
 import pytest
 
 from server import create_app
-from server.oauth.registration import issue_initial_token
+from server.registration import issue_initial_token
 from server.storage import clients as client_repo, users as user_repo
 
 from .ciba_helpers import assert_error, auth_req_id, bc_authorize, poll

@@ -209,7 +209,7 @@ def test_a_request_object_with_a_hostile_payload_is_invalid_request(http, alice,
 
 @pytest.mark.parametrize("body", [DEEP, '{"client_name": ' + DEEP, '{"client_name": NaN}'])
 def test_hostile_registration_bodies_are_invalid_client_metadata(http, provider, body):
-    from server.oauth.registration import issue_initial_token
+    from server.registration import issue_initial_token
 
     token = issue_initial_token(provider, "tests", 3600, False, "operator:olga")[0]
     r = http.post("/register", data=body, content_type="application/json",

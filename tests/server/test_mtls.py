@@ -279,7 +279,7 @@ def test_a_client_assertion_may_name_the_mtls_alias(settings, clock, tmp_path):
 def test_a_client_registers_itself_for_tls_client_auth(http, provider, alice, pki):
     """RFC 8705 metadata through /register: the registered certificate subject is what the
     client then authenticates with, and its tokens are bound to that certificate."""
-    from server.oauth.registration import issue_initial_token
+    from server.registration import issue_initial_token
 
     token = issue_initial_token(provider, "tests", 3600, True, "operator:olga")[0]
     r = http.post("/register", headers={"Authorization": f"Bearer {token}"}, json={

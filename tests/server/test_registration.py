@@ -12,7 +12,7 @@ import pytest
 
 from server import cli
 from server.oauth import netguard
-from server.oauth.registration import issue_initial_token
+from server.registration import issue_initial_token
 from server.storage import audit as audit_repo
 from server.storage.models import NotificationOutbox
 
@@ -118,7 +118,7 @@ def test_registration_needs_a_valid_initial_access_token(http, token, challenge)
 
 
 def test_an_expired_or_revoked_initial_token_is_refused(http, provider, initial_token, clock):
-    from server.oauth.registration import list_initial_tokens, revoke_initial_token
+    from server.registration import list_initial_tokens, revoke_initial_token
 
     expiring = initial_token(lifetime=60)
     clock.advance(61)

@@ -91,7 +91,8 @@ FORBIDDEN = {
     "storage": {"oauth", "devices", "notify", "web", "provider", "wiring", "admin", "demo"},
     "notify": {"devices", "web", "oauth", "wiring", "demo"},
     "devices": {"web", "wiring", "demo"},
-    "oauth": {"web", "devices", "wiring", "demo"},
+    "oauth": {"web", "devices", "wiring", "demo", "admin", "admin_clients", "admin_security",
+              "admin_users", "registration"},
 }
 
 

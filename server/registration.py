@@ -21,20 +21,20 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import audit
-from ..admin import DEFAULT_SCOPE, AdminError, ClientSpec, add_client, remove_client, validate
-from ..admin_clients import update_client
-from ..admin_security import KEY_METHODS
-from ..security import check_password, digest, new_id
-from ..storage import registration as repo
-from ..storage.models import InitialAccessToken
-from . import netguard
-from .errors import safe_description
-from .clients import AUTH_METHODS, CIBA_GRANT_TYPE
-from .keys import SUPPORTED_ALGS
+from . import audit
+from .admin import DEFAULT_SCOPE, AdminError, ClientSpec, add_client, remove_client, validate
+from .admin_clients import update_client
+from .admin_security import KEY_METHODS
+from .oauth import netguard
+from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE
+from .oauth.errors import safe_description
+from .oauth.keys import SUPPORTED_ALGS
+from .security import check_password, digest, new_id
+from .storage import registration as repo
+from .storage.models import InitialAccessToken
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from .provider import Provider
 
 #: Grant types a client may register for itself: not client_credentials, whose tokens have no
 #: user and serve the provider's own APIs (an operator registers such clients).
