@@ -46,7 +46,9 @@ class BackchannelEndpoint(BackchannelAuthenticationEndpoint):
 
     # -- the client and its parameters --------------------------------------------------------
     def request_parameters(self, client: RegisteredClient, request) -> Mapping[str, str]:
-        form = request.form
+        # A plain dict (the view's strict_form checked it): a MultiDict's get raises and catches
+        # a KeyError for every parameter the client left out.
+        form = request.form.to_dict()
         signed = "request" in form
         if signed:
             form = request_object.unpack(self.p, client, form)
