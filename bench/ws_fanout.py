@@ -64,12 +64,12 @@ def prepare(instance: Path, issuer: str, n_devices: int, per_user: int) -> list[
 
     from server.admin import ClientSpec, add_client
     from server.config import Settings
-    from server.provider import Provider
+    from server.wiring import build_provider
     from server.security import hash_password, new_id
     from server.storage import devices as device_repo, users as user_repo
     from server.storage.models import Device
 
-    provider = Provider(Settings(instance_path=str(instance), issuer=issuer))
+    provider = build_provider(Settings(instance_path=str(instance), issuer=issuer))
     add_client(provider, ClientSpec(client_id="bench", secret=SECRET, name="Bench client",
                                     polling_interval=1))
     password_hash = hash_password("bench-password")  # one scrypt for all users

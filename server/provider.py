@@ -1,10 +1,10 @@
-"""The provider's object graph: settings, clock, storage, keys, channels and policies.
+"""The provider's object graph: what one provider process is made of, as typed attributes.
 
-``Provider.__init__`` builds the core (storage, caches, keys, tokens, the CIBA endpoint and
-grants, the outbox); ``server.wiring.build_provider`` adds the optional services (devices, the
-bus between processes, the WebSocket hub, Gotify) to the typed attributes below, which stay None
-when a service is off. The web layer reaches it as ``current_provider()``. Nothing here imports
-Flask except through the Authlib server adapter.
+``Provider(settings, clock, policy)`` holds what every service stands on: the settings, the
+clock, the CIBA policy, the issuer, the instance secret and the database. The services (caches,
+keys, tokens, channels, the outbox, the authorization server, devices, Gotify) are built and set
+here by ``server.wiring.build_provider``, in one place and order; the optional ones stay None
+when they are off. The web layer reaches it as ``current_provider()``.
 """
 
 from __future__ import annotations
@@ -15,24 +15,15 @@ import secrets
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 
-from . import metrics
 from .clock import Clock
 from .config import Settings
-from .notify import Notifier
-from .notify.console import ConsoleChannel
-from .oauth.client_jwks import JwksCache
 from .oauth.clients import RegisteredClient, SecretCache
-from .oauth.mtls import load_ca_bundle
-from .oauth.keys import KeyRing
 from .oauth.policy import SCOPE_TEXT as SCOPES, CibaPolicy, PolicyContext, load as load_policy
-from .oauth.polling import make_tracker
-from .oauth.tokens import TokenIssuer
 from .security import SecretBox
 from .storage import Database, clients as client_repo
-from .storage.directory import Directory
 from .storage.models import CibaRequest, User
 
 if TYPE_CHECKING:
@@ -41,8 +32,18 @@ if TYPE_CHECKING:
     from .notify.bus import InProcessBus
     from .notify.gotify_channel import GotifyChannel
     from .notify.gotify_health import GotifyStatus
+    from .notify import Notifier
+    from .notify.console import ConsoleChannel
     from .notify.hub import Hub
+    from .oauth.client_jwks import JwksCache
+    from .oauth.keys import KeyRing
+    from .oauth.outbox import Outbox
+    from .oauth.polling import PollTracker
+    from .oauth.server import AuthorizationServer
+    from .oauth.tokens import TokenIssuer
     from .passkeys import Passkeys
+    from .signin_guard import SigninGuard
+    from .storage.directory import Directory
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,19 @@ UserCodeVerifier = Callable[[User, str], bool]
 
 
 class Provider:
-    # Services wired by server.wiring.build_provider; None while (or when) they are off.
+    # The core services, set by server.wiring.build_provider (in its order).
+    directory: "Directory"  # clients, users, devices cached per process; any write empties it
+    polls: "PollTracker"  # the last poll of each pending request (slow_down, no DB write)
+    keys: "KeyRing"  # signing keys, rotated by the CLI
+    tokens: "TokenIssuer"  # ID, access and refresh tokens
+    jwks_cache: "JwksCache"  # clients' jwks_uri documents
+    client_ca: Any  # RFC 8705 §2.1: the CAs whose certificates tls_client_auth accepts
+    signin_guard: "SigninGuard"  # password guessing limits
+    notifier: "Notifier"  # channels that announce requests to the person
+    console: "ConsoleChannel"  # the approval link in the log, the fallback channel
+    outbox: "Outbox"  # ping and push deliveries (CIBA §10.2, §10.3)
+    authorization: "AuthorizationServer"  # Authlib: grants, endpoints, client authentication
+    # Optional services, set by build_provider; None while (or when) they are off.
     devices: "DeviceService | None" = None  # enrollment, device calls, signed decisions
     bus: "InProcessBus | None" = None  # events between provider processes (in-process or Redis)
     hub: "Hub | None" = None  # this process's device WebSockets
@@ -72,38 +85,12 @@ class Provider:
         self.box = SecretBox(self.secret_key)
         self.db = Database(settings.resolved_database_url)
         self.db.prepare(settings.db_auto_upgrade)
-        # Clients, users and devices cached per process; any write anywhere empties it.
-        self.directory = Directory(self.db)
-        # The last poll of each pending request, for slow_down (no database write per poll).
-        self.polls = make_tracker(settings.redis_url, self.issuer)
-        self.keys = KeyRing(self.db, self.clock)
-        self.keys.ensure()
-        self.tokens = TokenIssuer(settings, self.clock, self.db, self.keys, self.issuer)
         self.scopes_supported = list(SCOPES) + [
             s for s in settings.api_scopes.split() if s not in SCOPES]
         # CIBA §4 backchannel_token_delivery_modes_supported.
         self.delivery_modes_supported = ["poll", "ping", "push"]
-        self.notifier = Notifier()
-        self.console = ConsoleChannel()
-        self.notifier.register(self.console)
         self._secret_cache = SecretCache(rehash=self._store_secret_hash)
-        self.jwks_cache = JwksCache()
-        # RFC 8705 §2.1: the CAs whose certificates tls_client_auth accepts.
-        self.client_ca = load_ca_bundle(settings.tls_client_ca)
-        from .signin_guard import SigninGuard
-
-        self.signin_guard = SigninGuard(self)
         self._decision_listeners: list[Callable[[CibaRequest], None]] = []
-        from .oauth.outbox import Outbox
-
-        # Ping and push deliveries (CIBA §10.2, §10.3): a durable outbox; ``outbox.start()``
-        # runs its loop in a serving process (it also starts on this process's first decision).
-        self.outbox = Outbox(self)
-        self.on_decision(self.outbox)
-        self.on_decision(lambda req: metrics.decision(req.status))
-        from .oauth.server import AuthorizationServer  # imports Flask request adapters
-
-        self.authorization = AuthorizationServer(self)
 
     # -- clients -----------------------------------------------------------------------------
     def get_client(self, client_id: str) -> RegisteredClient | None:

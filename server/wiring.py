@@ -17,18 +17,30 @@ from datetime import timedelta
 
 from flask import Flask, g, request
 
+from . import metrics
 from .clock import Clock
 from .config import Settings
 from .devices import payloads
 from .devices.housekeeping import Housekeeper
 from .devices.service import DeviceService
 from .devices.user_codes import UserCodeVerifier
-from .oauth.policy import CibaPolicy
+from .notify import Notifier
 from .notify.bus import make_bus
+from .notify.console import ConsoleChannel
 from .notify.gotify_push import GotifyPush
 from .notify.hub import Hub
 from .notify.websocket import WebSocketChannel, attach
+from .oauth.client_jwks import JwksCache
+from .oauth.keys import KeyRing
+from .oauth.mtls import load_ca_bundle
+from .oauth.outbox import Outbox
+from .oauth.policy import CibaPolicy
+from .oauth.polling import make_tracker
+from .oauth.server import AuthorizationServer
+from .oauth.tokens import TokenIssuer
 from .provider import Provider
+from .signin_guard import SigninGuard
+from .storage.directory import Directory
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +50,31 @@ def build_provider(settings: Settings | None = None, clock: Clock | None = None,
     """Every service of one provider process; nothing starts a thread until it serves.
     ``policy``: the CIBA policy hooks (default: the one CIBA_POLICY names, else the defaults)."""
     settings = settings or Settings.from_env()
-    # 1. The core: storage and its caches, keys, tokens, clients, the console channel, the
-    #    backchannel endpoint and the token grants, the ping/push outbox.
+    # 1. What everything stands on: settings, clock, policy, issuer, instance secret, database.
     provider = Provider(settings, clock, policy)
-    # 2. Devices: the bus carries events between provider processes to each process's hub of
+    # 2. Caches (invalidated across processes) and keys.
+    provider.directory = Directory(provider.db)
+    provider.polls = make_tracker(settings.redis_url, provider.issuer)
+    provider.keys = KeyRing(provider.db, provider.clock)
+    provider.keys.ensure()
+    provider.tokens = TokenIssuer(settings, provider.clock, provider.db, provider.keys,
+                                  provider.issuer)
+    provider.jwks_cache = JwksCache()
+    provider.client_ca = load_ca_bundle(settings.tls_client_ca)
+    provider.signin_guard = SigninGuard(provider)
+    # 3. Channels: the console's approval link is always there, the fallback of every other.
+    provider.notifier = Notifier()
+    provider.console = ConsoleChannel()
+    provider.notifier.register(provider.console)
+    # 4. After each decision: ping and push deliveries through a durable outbox (its loop runs
+    #    in a serving process; it also starts on this process's first decision), and metrics.
+    provider.outbox = Outbox(provider)
+    provider.on_decision(provider.outbox)
+    provider.on_decision(lambda req: metrics.decision(req.status))
+    # 5. Authlib's authorization server: the CIBA backchannel endpoint and grant, refresh
+    #    tokens, client_credentials, introspection, revocation, client authentication.
+    provider.authorization = AuthorizationServer(provider)
+    # 6. Devices: the bus carries events between provider processes to each process's hub of
     #    WebSockets; the WebSocket channel announces requests through it.
     provider.bus = make_bus(settings.redis_url, provider.issuer)
     provider.hub = Hub()
@@ -54,7 +87,7 @@ def build_provider(settings: Settings | None = None, clock: Clock | None = None,
     # CIBA §7.1 user_code: a TOTP shown by any of the user's devices (the default
     # verify_user_code hook asks it).
     provider.user_codes = UserCodeVerifier(provider)
-    # 3. Gotify, when configured: another channel and another push choice at enrollment.
+    # 7. Gotify, when configured: another channel and another push choice at enrollment.
     if settings.gotify_url:
         gotify = GotifyPush(provider)
         provider.notifier.register(gotify.channel)

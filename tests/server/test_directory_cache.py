@@ -13,7 +13,6 @@ from sqlalchemy import update
 
 from server.admin import ClientSpec, add_client, add_user, remove_client
 from server.config import Settings
-from server.provider import Provider
 from server.wiring import build_provider
 from server.security import hash_password
 from server.storage import devices as device_repo, users as user_repo, versions
@@ -118,7 +117,7 @@ def test_bc_authorize_sees_a_disabled_user_at_once(http, provider, alice, kiosk)
     from .ciba_helpers import auth_req_id
 
     auth_req_id(http, kiosk)  # alice and kiosk are cached now
-    other = Provider(provider.settings)  # another process disables her
+    other = build_provider(provider.settings)  # another process disables her
     with other.db.session() as s:
         user_repo.by_username(s, "alice").disabled = True
     other.db.dispose()
