@@ -88,7 +88,7 @@ class BackchannelAuthentication:
         if binding_message is not None:
             problem = self.p.validate_binding_message(binding_message, s_)
             if problem:
-                raise errors.InvalidBindingMessageError(_ascii(problem))
+                raise errors.InvalidBindingMessageError(errors.safe_description(problem))
         lifetime = self._lifetime(client, form.get("requested_expiry"))
         authorization_details = self._authorization_details(form.get("authorization_details"))
         now = self.p.clock.now()
@@ -151,7 +151,8 @@ class BackchannelAuthentication:
         allowed = set(client.row.scope.split())
         unknown = [s for s in requested if s not in allowed or s not in self.p.scopes_supported]
         if unknown:
-            raise errors.InvalidScopeError(_ascii("Scope not allowed: " + " ".join(unknown)))
+            raise errors.InvalidScopeError(
+                errors.safe_description("Scope not allowed: " + " ".join(unknown)))
         return " ".join(dict.fromkeys(requested))
 
     def _lifetime(self, client: RegisteredClient, requested_expiry: str | None) -> int:
@@ -240,8 +241,3 @@ class BackchannelAuthentication:
         if fmt == "username" and isinstance(sub_id.get("username"), str):
             return self.p.directory.user_by_username(sub_id["username"])
         raise errors.InvalidRequestError("login_hint_token sub_id format is not supported")
-
-
-def _ascii(text: str) -> str:
-    """Keep error_description inside RFC 6749 §5.2's character set."""
-    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text)
