@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 from ..notify.hub import Hub
 from ..oauth.decisions import sweep_expired_once_per
-from ..storage import devices as device_repo, replay
+from ..storage import counters, devices as device_repo, replay
+from .service import ENROLL_WINDOW
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -79,4 +80,10 @@ class Housekeeper:
             self._last_purge = time.monotonic()
             with self.p.db.session() as s:
                 replay.purge(s, now)
+                counters.purge(s, now, self._longest_window())
         return done
+
+    def _longest_window(self) -> float:
+        """The longest window of any rate counter (sign-in, user code, enrollment)."""
+        s = self.p.settings
+        return float(max(s.signin_window, s.user_code_lockout, ENROLL_WINDOW))

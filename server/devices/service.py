@@ -154,6 +154,9 @@ class DeviceService:
         device = self.p.directory.device(kid)  # cached; a revocation empties the cache
         if device is None or device.revoked_at is not None:
             raise InvalidToken("unknown or revoked device")
+        if not self._user_active(device.user_id):
+            # An operator disabled the person (server/admin_users.py): their devices stop too.
+            raise InvalidToken("the device's account is disabled")
         claims = proofs.verify(token, device.public_jwk, proofs.AUTH_TYP, device.id).claims
         keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
                                        self.p.settings.clock_skew)
@@ -177,7 +180,12 @@ class DeviceService:
         """Read afresh: a WebSocket asks this after it joined the hub, to catch a revocation
         made while it was connecting."""
         device = self.p.directory.device(device_id, fresh=True)
-        return device is not None and device.revoked_at is None
+        return (device is not None and device.revoked_at is None
+                and self._user_active(device.user_id))
+
+    def _user_active(self, user_id: str) -> bool:
+        user = self.p.directory.user(user_id)  # cached; disabling a user empties the cache
+        return user is not None and not user.disabled
 
     # -- pending requests (§4) ---------------------------------------------------------------
     def pending(self, device: Device) -> list[dict]:

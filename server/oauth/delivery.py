@@ -111,18 +111,20 @@ def make_push_tokens(provider: "Provider", row_id: str) -> bool:
     return True
 
 
-def refused(s: Session, row: NotificationOutbox) -> str | None:
-    """Why not to send ``row`` now: a self-registered client's endpoint must still resolve to
-    public addresses only (SSRF, oauth/netguard.py), checked right before each attempt, since
-    DNS may have changed since registration. Operator-registered clients are trusted."""
+def guard(s: Session, row: NotificationOutbox) -> tuple[bool, str | None]:
+    """(guarded, why not to send ``row`` now). A self-registered client's endpoint must still
+    resolve to public addresses only (SSRF, oauth/netguard.py), checked right before each
+    attempt, since DNS may have changed since registration, and its POST goes through
+    ``netguard.public_only_session`` (checked again at connect time). Operator-registered
+    clients are trusted."""
     client = client_repo.get(s, row.client_id)
     if client is None or not client.self_registered:
-        return None
+        return False, None
     reason = netguard.refuse_reason(row.endpoint)
     if reason:
         log.warning("not notifying client %s: its notification endpoint %s", row.client_id,
                     reason)
-    return reason
+    return True, reason
 
 
 @dataclass

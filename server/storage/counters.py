@@ -33,3 +33,12 @@ def locked_until(s: Session, key: str) -> float:
 
 def reset(s: Session, key: str) -> None:
     s.execute(delete(RateCounter).where(RateCounter.key == key))
+
+
+def purge(s: Session, now: float, longest_window: float) -> None:
+    """Forget counters whose window (the longest any limit uses) and lock have both ended:
+    ``counter`` would reset those anyway, so deleting them changes no limit, and counters keyed
+    by client address do not pile up for ever."""
+    s.execute(delete(RateCounter).where(
+        RateCounter.window_start + longest_window <= now,
+        (RateCounter.locked_until.is_(None)) | (RateCounter.locked_until <= now)))

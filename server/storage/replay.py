@@ -64,4 +64,5 @@ def use_once(s: Session, key: str, expires_at: float, now: float) -> bool:
 
 
 def purge(s: Session, now: float) -> None:
+    """Forget used jtis past their expiry (rate counters: counters.purge)."""
     s.execute(delete(UsedJti).where(UsedJti.expires_at <= now))

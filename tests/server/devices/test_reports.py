@@ -37,10 +37,14 @@ def test_a_denied_request_is_reported_once_and_operators_see_it(http, clock, pro
     page = client.get("/account/login")
     client.post("/account/login", data={"username": "alice", "password": "alice-password",
                                         "csrf_token": csrf(page)})
-    admin = client.get("/admin/reports/").get_data(as_text=True)
-    rows = admin.split('id="report-list"')[1].split("</table>")[0]
+    admin = client.get("/admin/").get_data(as_text=True)
+    assert '<strong id="report-count">1</strong> report “I didn\'t request this”' in admin
+    page = client.get("/admin/reports/").get_data(as_text=True)
+    rows = page.split('id="report-list"')[1].split("</table>")[0]
     assert rows.count('class="report"') == 1
     assert "alice" in rows and "kiosk" in rows and "EVIL 1" in rows and "denied" in rows
+    audit = client.get("/admin/audit/?event=request_reported").get_data(as_text=True)
+    assert "request_reported" in audit.split("<table", 1)[1]  # a security event (issue 11)
 
 
 def test_reporting_a_pending_request_denies_it(http, clock, phone, bc_authorize, token):
