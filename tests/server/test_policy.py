@@ -121,6 +121,38 @@ def test_settings_load_a_policy_or_single_functions(tmp_path):
                                     policy="tests.server.test_policy:no_digits"))
 
 
+def test_the_older_settings_still_change_their_hook(tmp_path, clock):
+    settings = Settings(instance_path=str(tmp_path / "i"), issuer=ISSUER,
+                        login_hint_resolver="tests.server.test_policy:by_staff_number",
+                        binding_message_validator="tests.server.test_policy:no_digits")
+    app = create_app(settings, clock=clock)
+    provider = app.extensions["ciba"]
+    add_user(provider, "alice", "alice-password", email="alice@library.example")
+    from server.admin import ClientSpec, add_client
+
+    _, secret = add_client(provider, ClientSpec(client_id="kiosk"))
+    http, auth = app.test_client(), {"Authorization": _basic("kiosk", secret)}
+    ok = http.post("/bc-authorize", headers=auth,
+                   data={"scope": "openid", "login_hint": "E-1001", "binding_message": "DESK"})
+    assert ok.status_code == 200, ok.json
+    refused = http.post("/bc-authorize", headers=auth,
+                        data={"scope": "openid", "login_hint": "E-1001", "binding_message": "D1"})
+    assert_error(refused, 400, "invalid_binding_message")
+    assert refused.json["error_description"] == "no digits, please"
+
+
+def _basic(client_id: str, secret: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def by_staff_number(session, login_hint: str):
+    from server.storage import users
+
+    return users.by_username(session, {"E-1001": "alice"}.get(login_hint, ""))
+
+
 def no_digits(message: str, settings: Settings) -> str | None:
     return "no digits, please" if any(c.isdigit() for c in message) else None
 
