@@ -28,6 +28,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
     app.extensions["ciba"] = provider
+    from .web.session_cookie import CookieSessions
+
+    app.session_interface = CookieSessions()
     if settings.trusted_proxies:
         # Client addresses (rate limits) and schemes come from the proxies' X-Forwarded-* headers.
         from werkzeug.middleware.proxy_fix import ProxyFix
