@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import websocket
 
 from tests.support.provider_process import Process, ProviderProcess, free_port
 
@@ -77,6 +78,12 @@ def test_run_serves_http_and_device_sockets_from_two_servers(redis_url, tmp_path
         uri = next(w for w in op.cli("devices", "enroll", "alice").split()
                    if w.startswith("ciba-enroll://"))
         phone = Phone(op.issuer).enroll(uri, base=http)
+        # A socket sent to the HTTP address (a load balancer not routing /device/ws) is refused
+        # with a message that says where it belongs, not a hang or a 500.
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            phone.connect(base=http)
+        assert refused.value.status_code == 501
+        assert b"route /device/ws" in (refused.value.resp_body or b"")
         # The device's socket on the device server; the client's requests over HTTP.
         assert phone.connect(base=devices)["type"] == "hello"
         r = bc_authorize(http, binding_message="RUN 1")
