@@ -42,12 +42,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
 
     app.wsgi_app = ClientCertificateMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
 
-    from .web import (account, approval, ciba, errors, oidc, ops, passkeys_pages, registration,
-                      testing)
+    from .web import (account, approval, cancel, ciba, errors, oidc, ops, passkeys_pages,
+                      registration, testing)
 
     errors.register(app)
     ops.init_app(app)
-    for module in (oidc, ciba, approval, account, registration):
+    for module in (oidc, ciba, cancel, approval, account, registration):
         app.register_blueprint(module.bp)
     passkeys_pages.init_app(app)
     if settings.automated_approval_token:

@@ -40,6 +40,7 @@ EVENTS = {
     "request_approved": "Request approved",
     "request_denied": "Request denied",
     "request_cancelled": "Request cancelled",
+    "request_reported": "Reported: “I didn't request this”",
     "token_issued": "Tokens issued",
     "token_refreshed": "Tokens refreshed",
     "client_created": "Client created",

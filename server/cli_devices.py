@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import datetime, timezone
 
 from .admin import AdminError
@@ -45,6 +46,11 @@ def cmd_enroll(args) -> int:
     if user is None:
         raise AdminError(f"no user named {args.username!r}")
     offer = service.new_enrollment(user.id)
+    if not service.p.settings.issuer:
+        # The code carries the provider's address; the device connects there (protocol §1).
+        print(f"warning: no issuer is set (CIBA_ISSUER or --issuer), so this code points to "
+              f"{service.p.issuer}; a device elsewhere cannot reach that. Set the provider's "
+              "public URL and enroll again.", file=sys.stderr)
     if args.png:
         try:
             with open(args.png, "wb") as fh:

@@ -123,6 +123,8 @@ class Settings:
     mtls_base_url: str = ""
     # Extra scopes (space-separated) for resource APIs, e.g. for client_credentials clients.
     api_scopes: str = ""
+    # bc-authorize answers say whether the request reached an enrolled device (ciba_stack_delivery).
+    report_delivery: bool = True
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 

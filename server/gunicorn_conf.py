@@ -3,7 +3,8 @@
 Command-line flags still override these. What this adds to plain flags:
 - the gevent worker with many connections (each device holds a WebSocket);
 - Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR (a fresh folder unless set) for every
-  worker, and a dead worker's live gauges dropped (``child_exit``), so /metrics sums all workers.
+  worker, and a dead worker's live gauges dropped (``child_exit``), so /metrics sums all workers;
+  a folder made here is removed when the master exits (``on_exit``), so restarts leave no litter.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if not os.environ.get("CIBA_GUNICORN_CONF"):  # the master, once (workers inheri
     _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not _metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ciba-metrics-")
+        os.environ["CIBA_METRICS_DIR_MADE"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     else:  # stale files of a previous run would be summed in
         shutil.rmtree(_metrics_dir, ignore_errors=True)
         os.makedirs(_metrics_dir, exist_ok=True)
@@ -35,3 +37,9 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    made = os.environ.get("CIBA_METRICS_DIR_MADE")
+    if made and os.environ.get("CIBA_GUNICORN_CONF") == str(os.getpid()):
+        shutil.rmtree(made, ignore_errors=True)

@@ -123,7 +123,7 @@ class Provider:
         return self.issuer + path
 
     def assertion_audiences(self) -> list[str]:
-        paths = ("/token", "/bc-authorize", "/introspect", "/revoke")
+        paths = ("/token", "/bc-authorize", "/introspect", "/revoke", "/bc-cancel")
         audiences = [self.issuer] + [self.endpoint(path) for path in paths]
         mtls = self.settings.mtls_base_url.rstrip("/")
         if mtls and mtls != self.issuer:

@@ -47,7 +47,7 @@ def raise_for_error(response: requests.Response) -> None:
 
 @dataclass(frozen=True)
 class DecisionResult:
-    """What became of a decision: approved, denied, expired or failed (with a reason).
+    """What became of a decision: approved, denied, cancelled, expired or failed (+ a reason).
 
     ``final`` is False when the answer never reached the provider (network error): the request
     is still pending there and the person may try again.
@@ -119,6 +119,12 @@ class ProviderClient:
             return DecisionResult(status)
         return DecisionResult("failed", f"Unexpected answer from the provider ({status or 'no status'}).")
 
+    def report(self, request_id: str) -> dict[str, Any]:
+        """“I didn't request this” (docs/device-protocol.md §6a); the provider's answer."""
+        response = self._call("POST", f"/device/requests/{quote(request_id, safe='')}/report")
+        raise_for_error(response)
+        return response.json()
+
     def websocket_url(self) -> str:
         """The channel URL from enrollment, or ws(s)://<base>/device/ws."""
         url = str(self.account.channel.get("url") or "") if self.account.push == "websocket" else ""
@@ -132,6 +138,9 @@ class ProviderClient:
 def _failed_decision(exc: ProviderError) -> DecisionResult:
     if exc.error == "already_decided" and exc.body.get("status") in ("approved", "denied"):
         return DecisionResult(str(exc.body["status"]), "Already decided on another device.")
+    if exc.error == "already_decided" and exc.body.get("status") == "cancelled":
+        return DecisionResult("cancelled", "Too late: the application cancelled this request "
+                                           "before your answer arrived. Nothing was approved.")
     if exc.error == "expired" or exc.status == 410:
         return DecisionResult("expired", "The request expired before the answer arrived.")
     if exc.error == "network_error":

@@ -25,6 +25,18 @@ from .ws_listener import Backoff
 log = logging.getLogger(__name__)
 
 CONNECTING, CONNECTED, DISCONNECTED = "connecting", "connected", "disconnected"
+EXTRAS_KEY = "ciba::request"  # where the provider puts its event in a Message's extras
+
+
+def ciba_event(message: dict, issuer: str) -> dict | None:
+    """The provider's event in a Gotify Message (``extras["ciba::request"]``), or None when it
+    carries none or names another issuer (docs/device-protocol.md §8). Only a nudge: what it
+    says is checked with the provider before anything is shown."""
+    extras = message.get("extras")
+    event = extras.get(EXTRAS_KEY) if isinstance(extras, dict) else None
+    if not isinstance(event, dict) or event.get("issuer") != issuer:
+        return None
+    return event
 
 
 def stream_url(base_url: str) -> str:

@@ -46,10 +46,18 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 
 class KeyStore:
-    """Private keys on disk, one file per device_id."""
+    """Private keys on disk, one file per device_id: ``<id>.pem`` (0600), or ``<id>.pem.enc``
+    encrypted under the app lock's data key when a PIN is set (core/lock.py)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, lock=None) -> None:
         self.dir = Path(data_dir) / KEY_DIR_NAME
+        self.lock = lock  # an AppLock, or None (tests, tools)
+
+    def plain_files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.pem")) if self.dir.is_dir() else []
+
+    def encrypted_files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.pem.enc")) if self.dir.is_dir() else []
 
     def _path(self, device_id: str) -> Path:
         if not device_id or "/" in device_id or device_id.startswith("."):
@@ -60,11 +68,22 @@ class KeyStore:
         private_dir(self.dir.parent)
         private_dir(self.dir)
         path = self._path(device_id)
-        write_private_file(path, key.as_pem(private=True))
+        pem = key.as_pem(private=True)
+        if self.lock is not None and self.lock.enabled:
+            path = path.with_name(path.name + ".enc")
+            write_private_file(path, self.lock.encrypt(device_id, pem))
+        else:
+            write_private_file(path, pem)
         return path
 
     def load(self, device_id: str) -> ECKey:
-        return ECKey.import_key(self._path(device_id).read_bytes())
+        path = self._path(device_id)
+        sealed = path.with_name(path.name + ".enc")
+        if sealed.exists() and self.lock is not None:
+            return ECKey.import_key(self.lock.decrypt(device_id, sealed.read_bytes()))
+        return ECKey.import_key(path.read_bytes())
 
     def delete(self, device_id: str) -> None:
-        self._path(device_id).unlink(missing_ok=True)
+        path = self._path(device_id)
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".enc").unlink(missing_ok=True)

@@ -1,10 +1,13 @@
-"""Reading an enrollment QR code from an image file (or a camera frame) with zxing-cpp."""
+"""Reading an enrollment QR code from an image file (or a camera frame) with zxing-cpp.
+
+zxing-cpp is imported when first needed: a build without it (python-for-android has no recipe
+for it yet, see buildozer.spec) still starts, offers "Paste enrollment link" only, and says so.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import zxingcpp
 from PIL import Image
 
 
@@ -12,8 +15,22 @@ class NoQRCode(ValueError):
     """No QR code could be read from the image."""
 
 
+def available() -> bool:
+    """Whether QR codes can be read here (zxing-cpp is installed)."""
+    try:
+        import zxingcpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def decode_image(image: Image.Image) -> str:
     """The text of the first QR code found in ``image``."""
+    try:
+        import zxingcpp
+    except ImportError:
+        raise NoQRCode("This build cannot read QR codes (zxing-cpp is missing): paste the "
+                       "enrollment link instead.") from None
     for result in zxingcpp.read_barcodes(image.convert("RGB")):
         if result.valid and result.text:
             return result.text

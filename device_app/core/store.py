@@ -8,6 +8,7 @@ or users) can live side by side. The file holds the TOTP secret, so it is writte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 from .keys import KeyStore, private_dir, write_private_file
 
 STORE_NAME = "accounts.json"
+COLOURS = 6  # the number of account colours the UI has (ui/theme.py ACCOUNT_COLOURS)
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +37,7 @@ class Account:
     totp: dict[str, Any] = field(default_factory=dict)
     channel: dict[str, Any] = field(default_factory=dict)
     enrolled_at: int = 0
+    colour: int = -1  # its chip's colour, chosen at enrollment so that accounts differ
 
     @property
     def provider_label(self) -> str:
@@ -44,6 +47,13 @@ class Account:
     @property
     def label(self) -> str:
         return f"{self.name or self.username} @ {self.provider_label}"
+
+    @property
+    def colour_index(self) -> int:
+        """A stable small number per account, so its chip keeps one colour on every screen."""
+        if self.colour >= 0:
+            return self.colour
+        return int(hashlib.sha256(self.device_id.encode()).hexdigest()[:8], 16)
 
     @property
     def push(self) -> str:
@@ -74,15 +84,18 @@ class Account:
 class AccountStore:
     """Accounts persisted in ``<data_dir>/accounts.json``, keys in ``<data_dir>/keys``."""
 
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, data_dir: Path | str, lock=None) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / STORE_NAME
-        self.keys = KeyStore(self.data_dir)
+        self.keys = KeyStore(self.data_dir, lock)
         self._lock = threading.Lock()
+        self._cache: list[Account] | None = None  # only this process writes the file
 
     def accounts(self) -> list[Account]:
         with self._lock:
-            return self._read()
+            if self._cache is None:
+                self._cache = self._read()
+            return list(self._cache)
 
     def get(self, device_id: str) -> Account | None:
         return next((a for a in self.accounts() if a.device_id == device_id), None)
@@ -90,6 +103,9 @@ class AccountStore:
     def add(self, account: Account) -> None:
         with self._lock:
             accounts = [a for a in self._read() if a.device_id != account.device_id]
+            if account.colour < 0:  # the first colour no other account has
+                taken = {a.colour_index % COLOURS for a in accounts}
+                account.colour = next((c for c in range(COLOURS) if c not in taken), len(accounts))
             accounts.append(account)
             self._write(accounts)
 
@@ -113,6 +129,7 @@ class AccountStore:
             return []
 
     def _write(self, accounts: list[Account]) -> None:
+        self._cache = list(accounts)
         private_dir(self.data_dir)
         data = {"version": 1, "accounts": [asdict(a) for a in accounts]}
         write_private_file(self.path, json.dumps(data, indent=2).encode())

@@ -2,7 +2,8 @@
 
 Connects with a fresh device-auth JWS, reports each message, and after every (re)connect
 fetches /device/requests so that nothing sent while offline is missed. When the connection
-fails or drops it waits with exponential backoff (with jitter) and tries again, until stop().
+fails or drops it retries quickly at first (a restarted provider is found within half a second),
+then backs off (with jitter), until stop(); ``retry_now()`` cuts a wait short.
 ``device_revoked`` (or a refused upgrade) ends it for good.
 """
 
@@ -12,6 +13,7 @@ import json
 import logging
 import random
 import threading
+import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -27,19 +29,36 @@ CONNECTING, CONNECTED, OFFLINE, REFUSED, REVOKED, STOPPED = (
 
 
 class Backoff:
-    """Delays 1, 2, 4, ... seconds up to ``maximum``, each with up to 20 % random jitter."""
+    """Short delays first, so a provider that comes back is found within a second; then longer.
 
-    def __init__(self, initial: float = 1.0, maximum: float = 30.0, factor: float = 2.0) -> None:
+    For ``fast_for`` seconds after the first failure the delays are ``initial`` up to
+    ``fast_cap`` (0.25, 0.4, 0.4 ... s: a refused TCP connect costs next to nothing), so a
+    provider that restarts is reached within half a second of answering again, and a new
+    request is on the screen within a second (bench/device_latency.py measures it); after that
+    they double up to ``maximum`` (a long outage should not drain a battery). Each delay gets up
+    to 20 % random jitter so that many devices do not reconnect in step.
+    """
+
+    def __init__(self, initial: float = 0.25, maximum: float = 30.0, factor: float = 2.0,
+                 fast_for: float = 120.0, fast_cap: float = 0.4,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.initial, self.maximum, self.factor = initial, maximum, factor
+        self.fast_for, self.fast_cap, self.clock = fast_for, fast_cap, clock
         self.attempt = 0
+        self._since: float | None = None
 
     def next_delay(self) -> float:
-        delay = min(self.maximum, self.initial * self.factor ** self.attempt)
+        now = self.clock()
+        if self._since is None:
+            self._since = now
+        delay = self.initial * self.factor ** self.attempt
         self.attempt += 1
-        return delay * (1 + random.uniform(0, 0.2))
+        cap = self.fast_cap if now - self._since < self.fast_for else self.maximum
+        return min(cap, delay) * (1 + random.uniform(0, 0.2))
 
     def reset(self) -> None:
         self.attempt = 0
+        self._since = None
 
 
 class WebSocketListener:
@@ -62,15 +81,23 @@ class WebSocketListener:
         self.connect_timeout = connect_timeout
         self.refused_retry = refused_retry
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._ws: websocket.WebSocket | None = None
         self._thread: threading.Thread | None = None
+        self.retry_at: float | None = None  # time.time() of the next attempt while offline
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ciba-ws", daemon=True)
         self._thread.start()
 
+    def retry_now(self) -> None:
+        """Stop waiting and connect now (the person pressed Retry)."""
+        self.backoff.reset()
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         ws = self._ws
         if ws is not None:
             try:
@@ -92,7 +119,10 @@ class WebSocketListener:
             delay = self._connect_and_listen()
             if self._stop.is_set() or delay is None:
                 break
-            self._stop.wait(delay)
+            self.retry_at = time.time() + delay
+            self._wake.wait(delay)
+            self._wake.clear()
+            self.retry_at = None
         self.on_state(STOPPED if self._stop.is_set() else REVOKED, "")
 
     def _connect_and_listen(self) -> float | None:

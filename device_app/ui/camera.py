@@ -1,31 +1,37 @@
-"""Optional camera scanning: only offered when Kivy has a camera provider and a camera exists.
+"""Scan QR code: camera frames through OpenCV (the optional camera extra), decoded on a worker
+thread by device_app.core.frames; the first enrollment link found is handed to the app.
 
-Frames are read from the camera texture twice a second and decoded with zxing-cpp on a worker
-thread (device_app.core.qr); the first enrollment link found is handed to the app.
+Offered only where it can work: zxing-cpp is there, and ``--camera SOURCE`` (an index or a
+video file) was given, or OpenCV is installed and (on Linux) a /dev/video* device exists. The preview shows every few
+frames; decoding never runs on the UI thread.
 """
 
 from __future__ import annotations
 
 import glob
 import threading
+import time
 
 from kivy.app import App
 from kivy.clock import Clock
+from kivy.graphics.texture import Texture
 from kivy.properties import StringProperty
+from kivy.uix.image import Image
 from kivy.uix.screenmanager import Screen
 from kivy.utils import platform
 
-from device_app.core.qr import NoQRCode
 
-
-def camera_available() -> bool:
-    if platform == "linux" and not glob.glob("/dev/video*"):
-        return False  # no camera: do not even probe Kivy's providers (they log import errors)
-    try:
-        from kivy.core.camera import Camera as CoreCamera
-    except Exception:  # a broken provider (e.g. OpenCV 5) must not stop the app
+def camera_available(source: str | None = None) -> bool:
+    from device_app.core.qr import available
+    if not available():  # nothing could read the frames
         return False
-    if CoreCamera is None:
+    if source:  # --camera: an index or a video file
+        return True
+    if platform == "linux" and not glob.glob("/dev/video*"):
+        return False  # no camera: nothing to offer
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
         return False
     return True
 
@@ -34,37 +40,48 @@ class ScanScreen(Screen):
     status = StringProperty("Point the camera at the enrollment QR code.")
 
     def on_enter(self) -> None:
-        from kivy.uix.camera import Camera
-        self._camera = Camera(play=True, resolution=(640, 480))
-        self.ids.viewfinder.add_widget(self._camera)
-        self._busy = False
-        Clock.schedule_interval(self._grab, 0.5)
+        self.status = "Point the camera at the enrollment QR code."
+        self._stop = threading.Event()
+        self._preview = Image(fit_mode="contain")
+        self.ids.viewfinder.add_widget(self._preview)
+        source = App.get_running_app().camera_source or "0"
+        threading.Thread(target=self._run, args=(source, self._stop), daemon=True,
+                         name="ciba-camera").start()
 
     def on_leave(self) -> None:
-        Clock.unschedule(self._grab)
-        if getattr(self, "_camera", None) is not None:
-            self._camera.play = False
-            self.ids.viewfinder.clear_widgets()
-            self._camera = None
+        self._stop.set()
+        self.ids.viewfinder.clear_widgets()
 
-    def _grab(self, _dt: float) -> None:
-        texture = self._camera.texture if self._camera else None
-        if texture is None or self._busy:
-            return
-        from PIL import Image
-        image = Image.frombytes("RGBA", texture.size, texture.pixels)
-        self._busy = True
-        threading.Thread(target=self._decode, args=(image,), daemon=True).start()
-
-    def _decode(self, image) -> None:
-        from device_app.core.qr import decode_image
+    def _run(self, source: str, stop: threading.Event) -> None:
+        from device_app.core.frames import CameraUnavailable, FrameSource, enrollment_link_in
         try:
-            text = decode_image(image)
-        except NoQRCode:
-            text = ""
-        Clock.schedule_once(lambda _dt: self._found(text))
+            frames = FrameSource(source)
+        except CameraUnavailable as exc:
+            Clock.schedule_once(lambda _dt: setattr(self, "status", str(exc)))
+            return
+        paced = not str(source).isdigit()  # a file plays at about camera speed
+        try:
+            for index, frame in enumerate(frames):
+                if stop.is_set():
+                    return
+                if index % 3 == 0:
+                    Clock.schedule_once(lambda _dt, f=frame: self._show(f))
+                    link = enrollment_link_in(frame)
+                    if link:
+                        Clock.schedule_once(lambda _dt: self._found(link))
+                        return
+                if paced:
+                    time.sleep(1 / 30)
+            Clock.schedule_once(lambda _dt: setattr(self, "status", "No enrollment QR code seen."))
+        finally:
+            frames.close()
+
+    def _show(self, frame) -> None:
+        height, width = frame.shape[:2]
+        texture = Texture.create(size=(width, height), colorfmt="bgr")
+        texture.blit_buffer(frame[::-1].tobytes(), colorfmt="bgr", bufferfmt="ubyte")
+        self._preview.texture = texture
 
     def _found(self, text: str) -> None:
-        self._busy = False
-        if text and self.manager and self.manager.current == "scan":
+        if self.manager and self.manager.current == "scan":
             App.get_running_app().enroll_text(text)

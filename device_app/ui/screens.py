@@ -7,16 +7,16 @@ binds to and fill their lists from the core objects the app hands them.
 from __future__ import annotations
 
 from kivy.app import App
-from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ColorProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from device_app.core.inbox import HistoryEntry, PendingRequest
+from device_app.core.qr import available as qr_available
 from device_app.core.store import Account
 
 from . import theme
 from .camera import camera_available
-from .widgets import (AccountRow, CodeCard, FileChooserPopup, HistoryRow, PastePopup, RequestCard,
+from .widgets import (AccountRow, CodeCard, FilePickerPopup, HistoryRow, PastePopup, RequestCard,
                       sync_children)
 
 
@@ -25,55 +25,74 @@ class WelcomeScreen(Screen):
     status_colour = ColorProperty(theme.MUTED)
     enrolled = BooleanProperty(False)
     has_camera = BooleanProperty(False)
+    can_read_images = BooleanProperty(True)  # QR images can be decoded (zxing-cpp is there)
     push = StringProperty("websocket")  # the push channel asked for at enrollment
+    advanced = BooleanProperty(False)  # the "More options" (push channel) are shown
+    has_accounts = BooleanProperty(False)  # adding another: Back and the nav bar are there
+    offer_pin = BooleanProperty(False)  # after the first enrollment: "Protect with a PIN"
 
     def on_kv_post(self, base_widget) -> None:
-        self.has_camera = camera_available()
+        self.can_read_images = qr_available()
+        self.has_camera = camera_available(getattr(App.get_running_app(), "camera_source", None))
 
     def set_status(self, text: str, colour=theme.MUTED, enrolled: bool = False) -> None:
         self.status, self.status_colour, self.enrolled = text, colour, enrolled
+        self.offer_pin = False
 
     def open_file_chooser(self) -> None:
-        FileChooserPopup(action=App.get_running_app().enroll_image).open()
+        FilePickerPopup(action=App.get_running_app().enroll_image).open()
 
     def open_paste(self) -> None:
         PastePopup(action=App.get_running_app().enroll_text).open()
 
 
 class HomeScreen(Screen):
-    banner = StringProperty("")
-    banner_colour = ColorProperty(theme.PRIMARY)
     empty = BooleanProperty(True)
+    offline = BooleanProperty(False)
 
-    def show(self, items: list[PendingRequest], labels: dict[str, str]) -> None:
+    # Cards ready for the next request: built ahead in idle time, or taken off Home when their
+    # request ended. Building a card from its kv rules can take longer than a frame on a slow
+    # machine; a new request should only fill one in.
+    SPARE_CARDS = 3
+
+    def __init__(self, **kwargs) -> None:
+        self._spare: list[RequestCard] = []
+        super().__init__(**kwargs)
+
+    def keep_spare_card(self) -> None:
+        if not self._spare:
+            self._spare.append(RequestCard())
+
+    def _new_card(self) -> RequestCard:
+        return self._spare.pop() if self._spare else RequestCard()
+
+    def _release(self, card: RequestCard) -> None:
+        if len(self._spare) < self.SPARE_CARDS:
+            self._spare.append(card)
+
+    def show(self, items: list[PendingRequest], accounts: dict[str, Account]) -> None:
         self.empty = not items
         cards = sync_children(self.ids.request_list, [i.request_id for i in items],
-                              lambda _key: RequestCard(), lambda card: card.request_id)
+                              lambda _key: self._new_card(), lambda card: card.request_id,
+                              released=self._release)
+        logos = App.get_running_app().logos
         for card, item in zip(cards, items):
-            card.show(item, labels.get(item.account_id, ""))
+            card.show(item, accounts.get(item.account_id), logos.cached(item.request.get("logo_uri")))
 
     def tick(self) -> None:
         for card in self.ids.request_list.children:
             card.tick()
 
-    def set_banner(self, text: str, colour) -> None:
-        self.banner, self.banner_colour = text, colour
-        Clock.unschedule(self._clear_banner)
-        Clock.schedule_once(self._clear_banner, 8)
-
-    def _clear_banner(self, _dt: float) -> None:
-        self.banner = ""
-
 
 class HistoryScreen(Screen):
     empty = BooleanProperty(True)
 
-    def show(self, entries: list[HistoryEntry]) -> None:
+    def show(self, entries: list[HistoryEntry], accounts: dict[str, Account]) -> None:
         self.empty = not entries
         rows = sync_children(self.ids.history_list, [e.request_id for e in entries],
                              lambda _key: HistoryRow(), lambda row: row.request_id)
         for row, entry in zip(rows, entries):
-            row.show(entry)
+            row.show(entry, accounts.get(entry.account_id))
 
 
 class CodeScreen(Screen):
@@ -93,6 +112,8 @@ class CodeScreen(Screen):
 
 class SettingsScreen(Screen):
     data_dir = StringProperty("")
+    locked = BooleanProperty(False)  # the app lock is on
+    sound = BooleanProperty(True)  # a new request plays the app's sound while the window is behind
 
     def show(self, accounts: list[Account], states: dict[str, str]) -> None:
         rows = sync_children(self.ids.account_list, [a.device_id for a in accounts],

@@ -17,8 +17,14 @@ TEXT = (0.106, 0.122, 0.141, 1)
 MUTED = (0.376, 0.420, 0.478, 1)
 WHITE = (1, 1, 1, 1)
 
-OUTCOME_COLOURS = {"approved": ACCEPT, "denied": DENY, "expired": MUTED, "failed": WARN}
-OUTCOME_WORDS = {"approved": "Approved", "denied": "Denied", "expired": "Expired", "failed": "Failed"}
+#: One colour per account (Account.colour_index picks), for the chips on cards and rows.
+ACCOUNT_COLOURS = [(0.122, 0.353, 0.651, 1), (0.560, 0.180, 0.600, 1), (0.000, 0.470, 0.450, 1),
+                   (0.750, 0.300, 0.050, 1), (0.200, 0.450, 0.150, 1), (0.650, 0.150, 0.300, 1)]
+
+OUTCOME_COLOURS = {"approved": ACCEPT, "denied": DENY, "cancelled": MUTED, "expired": MUTED,
+                   "failed": WARN}
+OUTCOME_WORDS = {"approved": "Approved", "denied": "Denied", "cancelled": "Cancelled",
+                 "expired": "Expired", "failed": "Failed"}
 
 STATE_WORDS = {
     "connected": "Connected",
@@ -29,9 +35,10 @@ STATE_WORDS = {
     "revoked": "This device was revoked",
     "stopped": "Stopped",
     "broken": "Key missing — remove and enroll again",
+    "locked": "Locked — enter your PIN",
 }
 STATE_COLOURS = {"connected": ACCEPT, "connecting": WARN, "offline": WARN, "disconnected": WARN,
-                 "refused": DENY, "revoked": DENY, "broken": DENY}
+                 "refused": DENY, "revoked": DENY, "broken": DENY, "locked": WARN}
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,3 +65,30 @@ def countdown(seconds: int | None) -> str:
     if seconds <= 0:
         return "Expired"
     return f"Expires in {seconds // 60}:{seconds % 60:02d}"
+
+
+def account_colour(account) -> tuple:
+    return ACCOUNT_COLOURS[account.colour_index % len(ACCOUNT_COLOURS)] if account else MUTED
+
+
+def account_chip(account) -> str:
+    """The words on an account's chip: who and where (e.g. "alice @ op.example")."""
+    return f"{account.username} @ {account.provider_label}" if account else "removed account"
+
+
+def when(timestamp: float | None) -> str:
+    """A date and time a person reads at a glance: "Mon 1 Dec, 14:03"."""
+    import time
+    if not timestamp:
+        return "—"
+    t = time.localtime(float(timestamp))
+    return time.strftime("%a ", t) + str(t.tm_mday) + time.strftime(" %b, %H:%M", t)
+
+
+def report_advice(client_name: str, account) -> str:
+    """What to do after "I didn't request this" (docs/device-protocol.md §6a)."""
+    base = account.base_url if account else "your provider"
+    return (f"The provider's operators now know that {client_name} asked to sign you in "
+            "without you. Nothing was shared: you denied it.\n\n"
+            "Someone may know your username. If this happens again, change your password at "
+            f"{base}/account and remove any device you do not recognise there.")

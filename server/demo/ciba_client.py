@@ -24,6 +24,8 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 TIMEOUT = 10.0
+#: Discovery name of the provider's client-initiated cancel endpoint (an extension).
+CANCEL_ENDPOINT = "ciba_stack_backchannel_cancel_endpoint"
 
 #: What each CIBA error code means, in words for a person (CIBA §11, §13; RFC 6749 §5.2).
 ERROR_MEANINGS = {
@@ -96,6 +98,9 @@ class Started:
     expires_in: int
     interval: int
     started_at: float = field(default_factory=time.monotonic)
+    #: This provider's extension (README): "device", or "console" when the person has no
+    #: enrolled device; None from a provider without it.
+    delivery: str | None = None
 
     @property
     def deadline(self) -> float:
@@ -103,6 +108,9 @@ class Started:
 
     def remaining(self, now: float | None = None) -> float:
         return max(0.0, self.deadline - (time.monotonic() if now is None else now))
+
+    def elapsed(self, now: float | None = None) -> float:
+        return (time.monotonic() if now is None else now) - self.started_at
 
 
 class CibaClient:
@@ -149,8 +157,10 @@ class CibaClient:
             form = {"request": self._request_object(form)}
         body = self._post(endpoint, form)
         try:
+            delivery = body.get("ciba_stack_delivery")
             return Started(str(body["auth_req_id"]), int(body["expires_in"]),
-                           int(body.get("interval", 5)))
+                           int(body.get("interval", 5)),
+                           delivery=delivery if delivery in ("device", "console") else None)
         except (KeyError, TypeError, ValueError):
             raise CibaError("transfer_failed", "bc-authorize answer lacks auth_req_id") from None
 
@@ -158,6 +168,18 @@ class CibaClient:
         """One token request with the CIBA grant (CIBA §10.1); raises CibaError when not ready."""
         return self._post(self.metadata["token_endpoint"],
                           {"grant_type": CIBA_GRANT_TYPE, "auth_req_id": auth_req_id})
+
+    def cancel(self, auth_req_id: str) -> bool:
+        """Withdraw our pending request (this provider's extension, advertised in discovery as
+        ``ciba_stack_backchannel_cancel_endpoint``); False when the provider offers none.
+
+        Raises CibaError when the provider refuses (e.g. ``invalid_grant``: already decided).
+        """
+        endpoint = self.metadata.get(CANCEL_ENDPOINT)
+        if not endpoint:
+            return False
+        self._post(endpoint, {"auth_req_id": auth_req_id})
+        return True
 
     def revoke(self, token: str, token_type_hint: str = "access_token") -> None:
         """RFC 7009 revocation, when the provider advertises it."""

@@ -26,6 +26,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 DEFAULT_INSTANCE = "ciba-demo"
 STATE_FILE = "demo.json"
+QR_PNG = "enroll-alice.png"  # the enrollment QR code as an image, rewritten at each start
 KIOSK_CLIENT_ID = "library-kiosk"
 USERNAME = "alice"
 #: The QR code printed at start stays valid this long (seconds), time to install the app.
@@ -164,7 +165,11 @@ def _build_apps(instance: Path, where: Endpoints, args: argparse.Namespace) -> d
 
     kiosk_app = create_kiosk_app(KioskConfig(
         issuer=where.issuer, client_id=state["kiosk_client_id"], client_secret=state["kiosk_secret"],
-        resource_api=where.api, registered_mode=mode, requested_expiry=args.request_expiry))
+        resource_api=where.api, registered_mode=mode, requested_expiry=args.request_expiry,
+        no_device_help=("Ask staff, or set up the app: sign in at {account_url} and scan the QR "
+                        "code. (In this demo, the link printed in the terminal also works.)"),
+        unknown_help=("Nothing on your phone? Link the app first: sign in at {account_url} and "
+                      "scan the QR code there, or open the approval link the demo printed.")))
     api_app = create_resource_api(where.issuer)
     return {"provider": provider_app, "kiosk": kiosk_app, "api": api_app, "state": state,
             "mode": mode, "instance": instance}
@@ -252,15 +257,32 @@ def _banner(apps: dict, where: Endpoints) -> None:
     if enrollment:
         qr, offer = enrollment
         minutes = max(1, round((offer.expires_at - provider.clock.now()) / 60))
-        print(f"Enroll the device app for alice: run ciba-device, choose Scan QR code, and scan\n"
-              f"this code (valid {minutes} min, once; a restart of the demo prints a new one):\n")
+        png = _write_qr_png(apps["instance"], offer.uri)
+        print(f"Enroll the device app for alice (valid {minutes} min, once; a restart of the demo "
+              "makes a new one).\nRun ciba-device, then either:\n"
+              f"  - choose Open QR image… and open {png}\n"
+              "    (type or paste that path into the file box), or\n"
+              f"  - choose Paste enrollment link and paste: {offer.uri}\n"
+              "  - or, on a device with a camera, choose Scan QR code and scan this:\n")
         print(qr, flush=True)
         print(f"Or paste this enrollment link into the app: {offer.uri}")
+        print(f"The same QR code as an image: {png}")
     else:
         print("Device enrollment is not available in this build: each sign-in request prints an\n"
               "approval link below (\"Approve or deny at: ...\"); open it and sign in as alice.")
     print(f"\nNext: open {where.kiosk}, type {USERNAME}, and approve on the phone. "
           "Press Ctrl-C to stop.\nReady.", flush=True)
+
+
+def _write_qr_png(instance: Path, uri: str) -> Path:
+    """The enrollment QR code as a PNG in the instance folder (0600: it enrolls a device)."""
+    from ..devices.qr import png_bytes
+
+    path = Path(instance) / QR_PNG
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(png_bytes(uri))
+    return path
 
 
 def enrollment_for(provider, username: str):

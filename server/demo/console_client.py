@@ -17,7 +17,8 @@ the tokens and the ID token's verified claims, or the error and what it means.
 Exit status: 0 tokens received; 3 the user denied (access_denied); 4 the request expired
 (expired_token); 1 any other error from the provider (its code and meaning are printed);
 5 the provider could not be reached or answered something unexpected; 2 bad command-line
-usage; 130 interrupted.
+usage; 130 interrupted (Ctrl-C while waiting also cancels the request at the provider, so the
+user's device stops asking).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..security import equal
 from .ciba_client import CibaClient, CibaError, ClientCredentials, Started, next_interval
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DENIED, EXIT_EXPIRED, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
 EXIT_BY_ERROR = {"access_denied": EXIT_DENIED, "expired_token": EXIT_EXPIRED,
                  "transfer_failed": EXIT_UNREACHABLE}
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -211,14 +213,20 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
                                requested_expiry=args.requested_expiry,
                                client_notification_token=token)
         spinner = Spinner(out, started, args.login_hint)
-        spinner.say(f"Request sent to {args.login_hint}'s device"
-                    + (f" with the binding message “{args.binding_message}”"
-                       if args.binding_message else "")
-                    + f". It expires in {started.expires_in} s; "
-                    + (f"polling every {started.interval} s." if receiver is None
-                       else f"waiting for the ping at http://{args.listen}/."))
-        spinner.say(f"auth_req_id: {started.auth_req_id}")
-        tokens = _wait(client, started, spinner, receiver)
+        try:  # from here on a Ctrl-C withdraws the request (even while the lines below print)
+            reached = ("; no device is set up for them: they answer through the approval link "
+                       "the provider logs" if started.delivery == "console" else "'s device")
+            spinner.say(f"Request sent to {args.login_hint}{reached}"
+                        + (f" with the binding message “{args.binding_message}”"
+                           if args.binding_message else "")
+                        + f". It expires in {started.expires_in} s; "
+                        + (f"polling every {started.interval} s." if receiver is None
+                           else f"waiting for the ping at http://{args.listen}/."))
+            spinner.say(f"auth_req_id: {started.auth_req_id}")
+            tokens = _wait(client, started, spinner, receiver)
+        except KeyboardInterrupt:
+            spinner.say("Interrupted: " + _withdraw(client, started.auth_req_id))
+            return EXIT_INTERRUPTED
         spinner.say("Approved.")
         _print_tokens(client, tokens, out, err)
         return EXIT_OK
@@ -232,6 +240,16 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
     finally:
         if receiver is not None:
             receiver.close()
+
+
+def _withdraw(client: CibaClient, auth_req_id: str) -> str:
+    """Cancel the request at the provider so the user's device stops asking; what happened."""
+    try:
+        if client.cancel(auth_req_id):
+            return "the request was cancelled at the provider."
+        return "the provider offers no cancel; the request stays until it expires."
+    except CibaError as exc:
+        return f"the provider did not cancel the request ({exc.error}: {exc.meaning})."
 
 
 def _wait(client: CibaClient, started: Started, spinner: Spinner,
@@ -293,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

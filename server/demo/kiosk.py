@@ -49,6 +49,25 @@ class KioskConfig:
     requested_expiry: int | None = 120
     scope: str = "openid profile email"
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: Where a member sets up the authenticator app; empty: the provider's /account/devices.
+    account_url: str = ""
+    #: Shown when the provider reports that the request reached no device (ciba_stack_delivery
+    #: "console"): what to do instead. {account_url} is filled in.
+    no_device_help: str = ("Ask staff to help you sign in, or set up the authenticator app at "
+                           "{account_url} and try again.")
+    #: Shown later in the wait when the request did reach the member's device.
+    device_help: str = ("Nothing on your phone? Open the authenticator app: the request shows "
+                        "there as soon as the phone is online.")
+    #: Shown when the provider does not say (a provider without the extension).
+    unknown_help: str = ("Nothing on your phone? Link the authenticator app to your account "
+                         "first ({account_url}), or ask at the desk.")
+
+
+#: Seconds into the wait before the help line shows (for a phone, give it time to ring first).
+HELP_AFTER = {"console": 0.0, "device": 20.0, None: 10.0}
+PHONE = {"title": "Check your phone", "lead": "Approve the sign-in if your phone shows this code:"}
+NO_PHONE = {"title": "No phone set up",
+            "lead": "No phone will ask about this sign-in. Its code:"}
 
 
 class Kiosk:
@@ -115,6 +134,22 @@ class Kiosk:
                 del self.logins[key]
 
 
+def waiting_words(config: KioskConfig, login: Login) -> dict:
+    """The waiting screen's title, lead and help line. The kiosk cannot know whether the member
+    has a phone set up; the provider can, and says so in its bc-authorize answer (a
+    ``ciba_stack_delivery`` of "console" means no device), so the screen tells the truth."""
+    started = login.started
+    if login.state != "waiting" or started is None:
+        return {}
+    words = dict(NO_PHONE if started.delivery == "console" else PHONE, help="")
+    if started.elapsed() >= HELP_AFTER[started.delivery]:
+        text = {"console": config.no_device_help, "device": config.device_help}.get(
+            started.delivery or "", config.unknown_help)
+        words["help"] = text.replace("{account_url}", config.account_url
+                                     or config.issuer.rstrip("/") + "/account/devices")
+    return words
+
+
 def create_kiosk_app(config: KioskConfig) -> Flask:
     app = Flask(__name__, template_folder="templates", static_folder="static",
                 static_url_path="/static")
@@ -125,7 +160,9 @@ def create_kiosk_app(config: KioskConfig) -> Flask:
     app.extensions["kiosk"] = kiosk
 
     def state_of(login: Login | None):
-        return jsonify(login.view() if login else {"state": "start", "message": ""})
+        if login is None:
+            return jsonify({"state": "start", "message": ""})
+        return jsonify(login.view() | waiting_words(config, login))
 
     def json_only():
         # A JSON body cannot be sent cross-site without a CORS preflight: this is our CSRF check.

@@ -89,10 +89,17 @@ class Login:
         self._wake.set()
 
     def cancel(self) -> None:
+        """Stop waiting; a request still pending is withdrawn at the provider, so the person's
+        phone stops asking (the provider's cancel extension, best effort)."""
         self._stop.set()
         self._wake.set()
         if self.state in ("starting", "waiting"):
             self._finish("cancelled", "")
+            if self.started is not None:
+                try:
+                    self.client.cancel(self.started.auth_req_id)
+                except CibaError as exc:
+                    log.info("cancel at the provider failed: %s", exc.error)
 
     def sign_out(self) -> None:
         """Forget the tokens and revoke them at the provider (RFC 7009), best effort."""

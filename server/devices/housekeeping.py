@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from ..notify.hub import Hub
 from ..oauth.decisions import sweep_expired_once_per
 from ..storage import devices as device_repo, replay
+from .service import ENROLL_WINDOW
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -78,5 +79,10 @@ class Housekeeper:
         if time.monotonic() - self._last_purge > PURGE_EVERY:
             self._last_purge = time.monotonic()
             with self.p.db.session() as s:
-                replay.purge(s, now)
+                replay.purge(s, now, self._longest_window())
         return done
+
+    def _longest_window(self) -> float:
+        """The longest window of any rate counter (sign-in, user code, enrollment)."""
+        s = self.p.settings
+        return float(max(s.signin_window, s.user_code_lockout, ENROLL_WINDOW))

@@ -151,6 +151,9 @@ class DeviceService:
         device = self.p.directory.device(kid)  # cached; a revocation empties the cache
         if device is None or device.revoked_at is not None:
             raise InvalidToken("unknown or revoked device")
+        if not self._user_active(device.user_id):
+            # An operator disabled the person (server/admin_users.py): their devices stop too.
+            raise InvalidToken("the device's account is disabled")
         claims = proofs.verify(token, device.public_jwk, proofs.AUTH_TYP, device.id).claims
         keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
                                        self.p.settings.clock_skew)
@@ -174,19 +177,25 @@ class DeviceService:
         """Read afresh: a WebSocket asks this after it joined the hub, to catch a revocation
         made while it was connecting."""
         device = self.p.directory.device(device_id, fresh=True)
-        return device is not None and device.revoked_at is None
+        return (device is not None and device.revoked_at is None
+                and self._user_active(device.user_id))
+
+    def _user_active(self, user_id: str) -> bool:
+        user = self.p.directory.user(user_id)  # cached; disabling a user empties the cache
+        return user is not None and not user.disabled
 
     # -- pending requests (§4) ---------------------------------------------------------------
     def pending(self, device: Device) -> list[dict]:
         rows = ciba_requests.pending_for_user(self.p.db, device.user_id, self._now)
-        return [payloads.from_row(r, self._client_name(r), "pending") for r in rows]
+        return [payloads.from_row(r, self.p.directory.client(r.client_id), "pending")
+                for r in rows]
 
     def request(self, device: Device, request_id: str) -> dict:
         with self.p.db.session() as s:
             req = self._own_request(s, device, request_id)
             state = state_of(req, self._now)
             status = "approved" if state == "exchanged" else state
-            return payloads.from_row(req, self._client_name(req), status)
+            return payloads.from_row(req, self.p.directory.client(req.client_id), status)
 
     @staticmethod
     def _own_request(s, device: Device, request_id: str) -> CibaRequest:
@@ -194,10 +203,6 @@ class DeviceService:
         if req is None or req.user_id != device.user_id:
             raise NotFound("no such request for this device's user")
         return req
-
-    def _client_name(self, req: CibaRequest) -> str:
-        client = self.p.directory.client(req.client_id)
-        return (client.name or client.client_id) if client else req.client_id
 
     # -- decisions (§6) ----------------------------------------------------------------------
     def decide(self, device: Device, request_id: str, body: Any) -> dict:

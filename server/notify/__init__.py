@@ -30,6 +30,8 @@ class LoginRequestEvent:
     created_at: float
     expires_at: float
     approval_url: str | None = None  # console channel only
+    client_uri: str | None = None  # RFC 7591 §2: shown beside the client's name on the device
+    logo_uri: str | None = None
     extra: dict = field(default_factory=dict)
 
 

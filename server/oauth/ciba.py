@@ -37,6 +37,7 @@ class Created:
     auth_req_id: str
     request: Any  # the stored columns, read-only (storage.ciba_requests.insert)
     user: User
+    channel: str = ""  # the channel that announced it ("console": no device; "": none at all)
 
 
 class BackchannelAuthentication:
@@ -51,6 +52,12 @@ class BackchannelAuthentication:
                 "expires_in": int(round(req.expires_at - req.created_at))}
         if req.delivery_mode in ("poll", "ping"):
             body["interval"] = req.interval  # CIBA §7.3: for poll and ping modes
+        if self.p.settings.report_delivery:
+            # Extension (README): "device" or "console" (no enrolled device: the person can only
+            # answer through the approval link the provider logs), so the client can say so.
+            # Clients ignore response parameters they do not know (RFC 6749 §5.1).
+            body["ciba_stack_delivery"] = ("device" if created.channel not in ("console", "")
+                                           else "console")
         return body
 
     def create(self, client: RegisteredClient, form: Mapping[str, str]) -> Created:
@@ -81,7 +88,7 @@ class BackchannelAuthentication:
         if binding_message is not None:
             problem = self.p.validate_binding_message(binding_message, s_)
             if problem:
-                raise errors.InvalidBindingMessageError(_ascii(problem))
+                raise errors.InvalidBindingMessageError(errors.safe_description(problem))
         lifetime = self._lifetime(client, form.get("requested_expiry"))
         authorization_details = self._authorization_details(form.get("authorization_details"))
         now = self.p.clock.now()
@@ -113,12 +120,17 @@ class BackchannelAuthentication:
             created_at=now, expires_at=now + lifetime,
             interval=client.row.polling_interval or s_.polling_interval,
             approval_token_hash=digest(approval_token), status="pending")
+        # The cached channel choice (directory: the user's newest device), no query here.
+        channel_mode = self.p.channel_mode_for(user)
         self.p.notifier.request_created(
-            self.event(req, user, client.name, approval_token), self.p.channel_mode_for(user))
-        return Created(auth_req_id, req, user)
+            self.event(req, user, client.name, approval_token, client_uri=client.row.client_uri,
+                       logo_uri=client.row.logo_uri), channel_mode)
+        channels = self.p.notifier.channels_for(channel_mode)
+        return Created(auth_req_id, req, user, channels[0].name if channels else "")
 
     def event(self, req: CibaRequest, user: User, client_name: str,
-              approval_token: str | None = None) -> LoginRequestEvent:
+              approval_token: str | None = None, client_uri: str | None = None,
+              logo_uri: str | None = None) -> LoginRequestEvent:
         return LoginRequestEvent(
             request_id=req.device_request_id, user_id=user.id, username=user.username,
             client_name=client_name, binding_message=req.binding_message, scope=req.scope,
@@ -126,7 +138,8 @@ class BackchannelAuthentication:
             authorization_details=json.loads(req.authorization_details)
             if req.authorization_details else None,
             created_at=req.created_at, expires_at=req.expires_at,
-            approval_url=f"{self.p.issuer}/approve/{approval_token}" if approval_token else None)
+            approval_url=f"{self.p.issuer}/approve/{approval_token}" if approval_token else None,
+            client_uri=client_uri, logo_uri=logo_uri)
 
     def _scope(self, client: RegisteredClient, scope: str | None) -> str:
         if not scope:
@@ -138,7 +151,8 @@ class BackchannelAuthentication:
         allowed = set(client.row.scope.split())
         unknown = [s for s in requested if s not in allowed or s not in self.p.scopes_supported]
         if unknown:
-            raise errors.InvalidScopeError(_ascii("Scope not allowed: " + " ".join(unknown)))
+            raise errors.InvalidScopeError(
+                errors.safe_description("Scope not allowed: " + " ".join(unknown)))
         return " ".join(dict.fromkeys(requested))
 
     def _lifetime(self, client: RegisteredClient, requested_expiry: str | None) -> int:
@@ -227,8 +241,3 @@ class BackchannelAuthentication:
         if fmt == "username" and isinstance(sub_id.get("username"), str):
             return self.p.directory.user_by_username(sub_id["username"])
         raise errors.InvalidRequestError("login_hint_token sub_id format is not supported")
-
-
-def _ascii(text: str) -> str:
-    """Keep error_description inside RFC 6749 §5.2's character set."""
-    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text)

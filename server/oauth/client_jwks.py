@@ -7,7 +7,8 @@ that a client can rotate its keys without telling the provider.
 - A fetch takes at most ``timeout`` seconds and ``MAX_BYTES``, follows no redirect, and must
   give a JSON object with a ``keys`` list of public keys (parsed with server/jsonsafe.py).
 - ``guarded`` (a self-registered client, RFC 7591): the URI must pass the SSRF rule of
-  oauth/netguard.py at every fetch (DNS may have changed since registration).
+  oauth/netguard.py at every fetch (DNS may have changed since registration), and the fetch
+  connects only to an address checked at connect time (``netguard.public_only_session``).
 - A fetch that fails keeps serving the cached set; with nothing cached it raises LookupError,
   which the callers turn into the protocol's error (invalid_client, invalid_request).
 """
@@ -34,6 +35,7 @@ class JwksCache:
         self._docs: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
         self.http = requests.Session()
+        self.guarded_http = netguard.public_only_session()
 
     def get(self, uri: str, refresh: bool = False, guarded: bool = False) -> dict:
         """The JWKS document at ``uri``; LookupError (with a reason fit for an error
@@ -65,7 +67,8 @@ class JwksCache:
             if reason:
                 raise LookupError(f"the client's jwks_uri {reason}")
         try:
-            with self.http.get(uri, timeout=self.timeout, allow_redirects=False, stream=True,
+            http = self.guarded_http if guarded else self.http
+            with http.get(uri, timeout=self.timeout, allow_redirects=False, stream=True,
                                headers={"Accept": "application/json"}) as response:
                 raw = response.raw.read(MAX_BYTES + 1, decode_content=True)
                 status = response.status_code

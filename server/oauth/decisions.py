@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..storage import ciba_requests, replay
+from ..storage import ciba_requests, outbox as outbox_repo, replay
 from ..storage.db import insert_now
 from ..storage.models import CibaRequest
 from . import delivery
@@ -44,16 +44,21 @@ def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str
     return Outcome(status)
 
 
-def cancel(provider: "Provider", request_id: str, cancelled_by: str) -> Outcome:
+def cancel(provider: "Provider", request_id: str, cancelled_by: str,
+           approved_too: bool = False) -> Outcome:
     """End a pending request that nobody should decide any more (an extension, not CIBA).
 
     ``cancelled_by`` is "client" when the consumption device gave up, or "operator:<username>".
     The client's later polls get access_denied (CIBA §11 has no "cancelled" error; the request
     will never be approved, which is what access_denied tells), devices withdraw the card, and a
     late device decision is refused as already decided (status "cancelled").
+
+    ``approved_too``: an approved request whose tokens were not fetched yet is cancelled as well,
+    so they can never be (the client says it does not want them); devices hear "cancelled".
     """
     done, req = ciba_requests.finish(provider.db, request_id, "cancelled", cancelled_by,
-                                     provider.clock.now(), _recorded(provider, cancelled_by))
+                                     provider.clock.now(), _recorded(provider, cancelled_by),
+                                     withdraw_approved=approved_too)
     if req is None:
         return Outcome.NOT_FOUND
     if not done:
@@ -69,8 +74,14 @@ def _recorded(provider: "Provider", actor: str) -> Callable[[Connection, SimpleN
     neither."""
     def record(conn: Connection, req: SimpleNamespace) -> None:
         now = req.decided_at
+        # A cancelled request with an auth_time was approved first: its client withdrew it.
+        withdrawn = req.status == "cancelled" and req.auth_time is not None
         insert_now(conn, audit.entry(f"request_{req.status}", actor, now, user_id=req.user_id,
-                                     client_id=req.client_id, request=req.id))
+                                     client_id=req.client_id, request=req.id,
+                                     **({"approval_withdrawn": True} if withdrawn else {})))
+        if withdrawn:
+            # The approval's ping or push (its tokens not made yet) must never go out now.
+            outbox_repo.withdraw(conn, req.id)
         if delivery.wanted(req):
             with Session(bind=conn) as s:  # joins the decision's transaction
                 delivery.enqueue(provider, s, req, now)

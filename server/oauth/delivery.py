@@ -11,6 +11,9 @@ transaction as the decision (``enqueue``), so a crash can lose neither. The outb
   the request (status exchanged) and stores the payload sealed (SecretBox); every retry sends
   exactly the same payload. Tokens are never issued twice and never lost.
 
+An approval that its client withdraws (``POST /bc-cancel``) before the tokens were made drops
+its row in the cancel's transaction (storage.outbox.withdraw): no ping and no tokens go out.
+
 Each payload is sealed with the client_notification_token it is sent with; none of it is logged.
 """
 
@@ -108,18 +111,20 @@ def make_push_tokens(provider: "Provider", row_id: str) -> bool:
     return True
 
 
-def refused(s: Session, row: NotificationOutbox) -> str | None:
-    """Why not to send ``row`` now: a self-registered client's endpoint must still resolve to
-    public addresses only (SSRF, oauth/netguard.py), checked right before each attempt, since
-    DNS may have changed since registration. Operator-registered clients are trusted."""
+def guard(s: Session, row: NotificationOutbox) -> tuple[bool, str | None]:
+    """(guarded, why not to send ``row`` now). A self-registered client's endpoint must still
+    resolve to public addresses only (SSRF, oauth/netguard.py), checked right before each
+    attempt, since DNS may have changed since registration, and its POST goes through
+    ``netguard.public_only_session`` (checked again at connect time). Operator-registered
+    clients are trusted."""
     client = client_repo.get(s, row.client_id)
     if client is None or not client.self_registered:
-        return None
+        return False, None
     reason = netguard.refuse_reason(row.endpoint)
     if reason:
         log.warning("not notifying client %s: its notification endpoint %s", row.client_id,
                     reason)
-    return reason
+    return True, reason
 
 
 @dataclass

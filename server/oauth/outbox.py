@@ -33,7 +33,7 @@ import requests
 
 from .. import metrics
 from ..storage import outbox as outbox_repo
-from . import decisions, delivery
+from . import decisions, delivery, netguard
 
 if TYPE_CHECKING:
     from ..provider import Provider
@@ -61,6 +61,7 @@ class Outbox:
         self.idle_polls = idle_polls  # a loop not start()ed ends after this many idle polls
         self._persistent = False
         self.http = requests.Session()
+        self.guarded_http = netguard.public_only_session()  # self-registered clients
         self.rng = random.Random()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -184,7 +185,7 @@ class Outbox:
             if row is None:
                 return None
             needs_tokens = row.payload_sealed is None
-            refused = delivery.refused(s, row)
+            guarded, refused = delivery.guard(s, row)
         if refused:
             # Retried like a network error (DNS may be right again); nothing is made or sent.
             return row.endpoint, row.mode, delivery.Attempt(
@@ -195,7 +196,8 @@ class Outbox:
         with p.db.session() as s:
             row = outbox_repo.get(s, row_id)
             endpoint, sealed, mode = row.endpoint, row.payload_sealed, row.mode
-        return endpoint, mode, delivery.post(self.http, endpoint, sealed, p)
+        http = self.guarded_http if guarded else self.http
+        return endpoint, mode, delivery.post(http, endpoint, sealed, p)
 
     def _record(self, row_id: str, owner: str, endpoint: str, mode: str,
                 result: "delivery.Attempt") -> None:

@@ -160,9 +160,24 @@ class ClientAssertion(JWTBearerClientAssertion):
         if self.CLIENT_AUTH_METHOD == "client_secret_jwt":
             return client.shared_secret_key()
         try:
-            return client.public_keys()
+            keys = client.public_keys()
         except LookupError as exc:  # a jwks_uri that cannot be fetched
             raise InvalidClientError(description=str(exc)) from None
+        if not client.row.jwks_uri:
+            return keys
+
+        def resolve(token):
+            # A kid the cached set lacks: the client may have rotated its keys since we
+            # fetched them (oauth/client_jwks.py refreshes at most every min_refresh seconds).
+            kid = token.headers().get("kid")
+            if kid and not any(k.kid == kid for k in keys.keys):
+                try:
+                    return client.public_keys(refresh=True)
+                except LookupError as exc:
+                    raise InvalidClientError(description=str(exc)) from None
+            return keys
+
+        return resolve
 
     def extract_assertion(self, assertion: str):
         # Hostile segments (nested 50,000 deep, NaN) fail as a bad assertion, not a 500.

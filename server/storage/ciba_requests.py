@@ -132,16 +132,31 @@ def _decision(request_id: str, status: str, decided_by: str, now: float) -> dict
             "at": now if status == "approved" else None}
 
 
+def _withdrawal(request_id: str, decided_by: str, now: float):
+    """An approved request whose tokens nobody has fetched becomes cancelled (its client
+    withdrew it). auth_time stays: the record still shows that the user approved."""
+    return update(_TABLE).where(
+        _TABLE.c.id == request_id, _TABLE.c.status == "approved",
+        _TABLE.c.expires_at > now).values(status="cancelled", decided_by=decided_by,
+                                          decided_at=now)
+
+
 def finish(db: Database, request_id: str, status: str, decided_by: str, now: float,
            then: Callable[[Connection, SimpleNamespace], None] | None = None,
-           ) -> tuple[bool, SimpleNamespace | None]:
+           withdraw_approved: bool = False) -> tuple[bool, SimpleNamespace | None]:
     """``decide`` in its own short Core transaction, and the request as it is afterwards
     (read-only): (True, row) when this call decided it, (False, row or None) when it was too
     late. ``then(connection, row)`` runs in the same transaction when this call decided it, for
-    what must commit with the decision (its audit record, its notification)."""
+    what must commit with the decision (its audit record, its notification).
+
+    ``withdraw_approved`` (status "cancelled" only): an approved request whose tokens were not
+    fetched yet is cancelled too; the token exchange (``mark_exchanged``) and this UPDATE both
+    require status approved, so exactly one of them wins."""
     with db.engine.begin() as conn:
         done = conn.execute(_DECIDE, _decision(request_id, status, decided_by, now)
                             ).rowcount == 1
+        if not done and withdraw_approved and status == "cancelled":
+            done = conn.execute(_withdrawal(request_id, decided_by, now)).rowcount == 1
         found = conn.execute(_READ_ROW, {"rid": request_id}).first()
         row = SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
         if done and then is not None:

@@ -307,3 +307,22 @@ class Passkey(Base):
     transports: Mapped[str] = mapped_column(String(255), default="")  # space-separated
     created_at: Mapped[float] = mapped_column(Float)
     last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class RequestReport(Base):
+    """A person's "I didn't request this" about one login request, sent from their device.
+
+    One per request (the first device to report wins); kept when the request row is purged, so
+    it names the client, the user and the binding message itself.
+    """
+
+    __tablename__ = "request_reports"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)  # ciba_requests.id
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(255))
+    binding_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What had become of the request when it was reported (denied, expired, approved, ...).
+    request_status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float, index=True)

@@ -8,7 +8,8 @@ expired), so only one claimant wins a row.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,15 @@ def enqueue(s: Session, row: NotificationOutbox) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def withdraw(conn: Connection, request_id: str) -> int:
+    """Drop the request's delivery that has not been made yet (Core, in the caller's
+    transaction): its approval was withdrawn (decisions.cancel). A push row whose tokens were
+    made is not pending-and-empty: the request is exchanged then, and cannot be withdrawn."""
+    table = NotificationOutbox.__table__
+    return conn.execute(delete(table).where(table.c.request_id == request_id,
+                                            table.c.status == "pending")).rowcount
 
 
 def _claimable(now: float):

@@ -62,8 +62,14 @@ def use_once(s: Session, key: str, expires_at: float, now: float) -> bool:
     return True
 
 
-def purge(s: Session, now: float) -> None:
+def purge(s: Session, now: float, longest_window: float) -> None:
+    """Forget used jtis past their expiry, and rate counters whose window (the longest any
+    limit uses) and lock have both ended: ``counter`` would reset those anyway, so deleting them
+    changes no limit, and counters keyed by client address do not pile up for ever."""
     s.execute(delete(UsedJti).where(UsedJti.expires_at <= now))
+    s.execute(delete(RateCounter).where(
+        RateCounter.window_start + longest_window <= now,
+        (RateCounter.locked_until.is_(None)) | (RateCounter.locked_until <= now)))
 
 
 def counter(s: Session, key: str, now: float, window: float) -> RateCounter:

@@ -1,8 +1,9 @@
 """The operators' console (/admin, users with ``is_admin``). This page is its overview: the
 Gotify channel (URL, health, recent delivery failures), users with their notification modes and
-device counts, clients, how many requests are waiting, and the signing keys (rotate). The other
-sections are their own modules: admin_clients, admin_users, admin_requests, deliveries,
-admin_audit, admin_registration; ``init_app`` registers them all."""
+device counts, clients, how many requests are waiting and how many were reported as not
+requested, and the signing keys (rotate). The other sections are their own modules:
+admin_clients, admin_users, admin_requests, admin_reports, deliveries, admin_audit,
+admin_registration; ``init_app`` registers them all."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask import Blueprint, Flask, flash, redirect, request, url_for
 
 from .. import audit
 from ..notify import modes
-from ..storage import clients, console, notifications, users
+from ..storage import clients, console, notifications, reports, users
 from .context import current_provider
 from .notifications import LABELS
 from .operator import actor, operator_required, page
@@ -19,12 +20,12 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def init_app(app: Flask) -> None:
-    from . import (admin_audit, admin_clients, admin_registration, admin_requests, admin_users,
-                   deliveries)
+    from . import (admin_audit, admin_clients, admin_registration, admin_reports, admin_requests,
+                   admin_users, deliveries)
 
     app.register_blueprint(bp)
-    for module in (admin_clients, admin_users, admin_requests, deliveries, admin_audit,
-                   admin_registration):
+    for module in (admin_clients, admin_users, admin_requests, admin_reports, deliveries,
+                   admin_audit, admin_registration):
         app.register_blueprint(module.bp)
 
 
@@ -39,12 +40,13 @@ def index():
         failures = notifications.recent_failures(s, limit=50)
         registered = clients.all_clients(s)
         pending = len(console.pending(s, p.clock.now()))
+        reported = reports.count(s)
         s.expunge_all()
     rows = [{"user": u, "mode": u.notification_mode or modes.AUTO,
              "effective": modes.effective(p, u), "devices": counts.get(u.id, 0)} for u in people]
     return page("admin.html", gotify=gotify, gotify_health=gotify.health() if gotify else None,
                 failures=failures, rows=rows, clients=registered, labels=LABELS,
-                pending=pending, keys=p.keys.jwks()["keys"])
+                pending=pending, reported=reported, keys=p.keys.jwks()["keys"])
 
 
 @bp.post("/keys/rotate")

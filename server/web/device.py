@@ -16,6 +16,7 @@ from werkzeug.exceptions import NotImplemented as NotImplementedHttp
 
 from .. import jsonsafe, metrics
 from ..devices.errors import DeviceError, InvalidRequest, TooManyRequests
+from ..devices.reports import report_request
 from ..devices.service import DeviceService
 from ..notify.websocket import DeviceSocket
 from ..storage.models import Device
@@ -104,6 +105,17 @@ def one_request(request_id: str):
 def decision(request_id: str):
     device = _device()
     return _no_store(jsonify(_service().decide(device, request_id, _json_body())))
+
+
+@bp.post("/requests/<request_id>/report")
+def report(request_id: str):
+    """“I didn't request this” (server/devices/reports.py). The body is empty; a JSON object
+    is accepted and ignored (room for a future reason field)."""
+    device = _device()
+    if not isinstance(_json_body(), (dict, type(None))):
+        raise InvalidRequest("the body must be empty or a JSON object")
+    body, created = report_request(current_provider(), device, request_id)
+    return _no_store(jsonify(body), 201 if created else 200)
 
 
 @bp.before_request

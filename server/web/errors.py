@@ -52,8 +52,8 @@ def register(app: Flask) -> None:
 
 def _wants_json() -> bool:
     return not request.accept_mimetypes.accept_html or request.path.startswith(
-        ("/token", "/bc-authorize", "/introspect", "/revoke", "/userinfo", "/device", "/testing",
-         "/register"))
+        ("/token", "/bc-authorize", "/bc-cancel", "/introspect", "/revoke", "/userinfo",
+         "/device", "/testing", "/register"))
 
 
 def _code(status: int) -> str:

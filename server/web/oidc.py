@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from ..oauth.cancel import CANCEL_PATH, METADATA_NAME as CANCEL_METADATA_NAME
 from ..oauth.clients import AUTH_METHODS, GRANT_TYPES
 from ..oauth.keys import SUPPORTED_ALGS
 from ..oauth.mtls import client_certificate, confirms
@@ -16,7 +17,7 @@ bp = Blueprint("oidc", __name__)
 #: RFC 8705 §5 mtls_endpoint_aliases: the endpoints a client calls with its certificate.
 MTLS_ALIASES = {"token_endpoint": "/token", "backchannel_authentication_endpoint": "/bc-authorize",
                 "introspection_endpoint": "/introspect", "revocation_endpoint": "/revoke",
-                "userinfo_endpoint": "/userinfo"}
+                "userinfo_endpoint": "/userinfo", CANCEL_METADATA_NAME: CANCEL_PATH}
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -55,6 +56,8 @@ def discovery():
                              "preferred_username", "email", "email_verified"],
         "authorization_details_types_supported": [],
     }
+    # An extension (server/oauth/cancel.py): the client withdraws its own pending request.
+    metadata[CANCEL_METADATA_NAME] = e(CANCEL_PATH)
     if p.settings.mtls_base_url.rstrip("/") not in ("", p.issuer):
         # RFC 8705 §5: where clients reach the endpoints with their certificate.
         base = p.settings.mtls_base_url.rstrip("/")

@@ -21,6 +21,7 @@ class Demo:
     kiosk: str
     api: str
     password: str
+    instance: str
 
 
 def start_demo(instance: str, *extra: str, ports: tuple[int, int, int] | None = None) -> Demo:
@@ -38,7 +39,7 @@ def start_demo(instance: str, *extra: str, ports: tuple[int, int, int] | None = 
         process.kill()
         raise
     return Demo(process, f"http://127.0.0.1:{provider_port}", kiosk,
-                f"http://127.0.0.1:{api_port}", password)
+                f"http://127.0.0.1:{api_port}", password, instance)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,10 @@ class DevicePhone:
         store = AccountStore(data_dir)
         account = enroll(store, parse_enrollment_uri(enrollment_uri), display_name="Alice's phone")
         self.client = ProviderClient(account, store.keys.load(account.device_id))
+
+    def pending(self, binding_message: str) -> list[dict]:
+        """The pending requests showing ``binding_message`` (as the app would list them)."""
+        return [r for r in self.client.list_requests() if r.get("binding_message") == binding_message]
 
     def decide(self, binding_message: str, action: str, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout

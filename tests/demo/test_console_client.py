@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from joserfc.jwk import RSAKey
 
 from server.demo import console_client
@@ -149,3 +150,19 @@ def test_polling_respects_the_interval_and_slows_down_by_5_seconds():
     assert tokens == {"access_token": "at"}
     assert spinner.waits == [2, 2, 7, 7]
     assert any("slow down" in line for line in spinner.said)
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_request_at_the_provider(provider_process, registered):
+    run = ciba_client(provider_process, "--client-id", "console", "--secret", SECRET)
+    req = auth_req_id_of(run)
+    assert run.interrupt() == console_client.EXIT_INTERRUPTED == 130
+    # This provider's alice has no device: the console says where the request went instead.
+    assert "no device is set up for them: they answer through the approval link" in run.output
+    assert "Interrupted: the request was cancelled at the provider." in run.output
+    assert "Traceback" not in run.output
+    response = requests.post(provider_process.url("/token"), auth=("console", SECRET), timeout=10,
+                             data={"grant_type": "urn:openid:params:grant-type:ciba",
+                                   "auth_req_id": req})
+    assert response.json()["error"] == "access_denied"
+    assert "cancelled" in response.json()["error_description"]

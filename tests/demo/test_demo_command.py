@@ -4,6 +4,7 @@ when the provider offers it), Ctrl-C, nothing left behind; reuse, --fresh and bu
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
@@ -12,6 +13,7 @@ import pytest
 import requests
 import websocket
 
+from device_app.core.qr import decode_file
 from server.demo.cli import STATE_FILE
 
 from .conftest import DevicePhone, start_demo
@@ -61,6 +63,10 @@ def test_demo_runs_a_sign_in_and_stops_cleanly_on_ctrl_c(tmp_path):
 
         enrollment = re.search(r"enrollment link into the app: (\S+)", demo.process.output)
         if enrollment:  # the device API is there: enroll alice's phone and keep its socket open
+            png = re.search(r"The same QR code as an image: (\S+)", out).group(1)
+            assert f"choose Open QR image… and open {png}" in out
+            assert png.startswith(str(tmp_path / "demo")) and (os.stat(png).st_mode & 0o777) == 0o600
+            assert decode_file(png) == enrollment.group(1)
             phone = DevicePhone(enrollment.group(1), str(tmp_path / "phone"))
             socket_ = websocket.create_connection(
                 phone.client.websocket_url(), timeout=10,

@@ -4,10 +4,11 @@ the client_notification_token, the binding message format, and the choice of del
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
-from server.demo.ciba_client import Started
+from server.demo.ciba_client import CibaClient, ClientCredentials, Started
 from server.demo.kiosk import NOTIFICATION_PATH, KioskConfig, create_kiosk_app
 from server.demo.kiosk_flow import FlowSettings, Login, binding_message
 
@@ -79,3 +80,37 @@ def test_ping_only_when_registered_so_and_offered(kiosk_app, monkeypatch, regist
     monkeypatch.setattr(kiosk.client, "_metadata",
                         {"backchannel_token_delivery_modes_supported": offered})
     assert kiosk.mode == expected
+
+
+@pytest.mark.parametrize("delivery, elapsed, title, expected", [
+    ("console", 0.0, "No phone set up", "Ask staff to help you sign in"),
+    ("device", 5.0, "Check your phone", ""),
+    ("device", 21.0, "Check your phone", "Nothing on your phone? Open the authenticator app"),
+    (None, 5.0, "Check your phone", ""),
+    (None, 11.0, "Check your phone", "Nothing on your phone? Link the authenticator app"),
+])
+def test_the_waiting_screen_tells_what_the_provider_reported(kiosk_app, waiting_login, delivery,
+                                                             elapsed, title, expected):
+    """ciba_stack_delivery "console": the request reached no phone, and the screen says so."""
+    waiting_login.started = Started("the-auth-req-id", 120, 5,
+                                    started_at=time.monotonic() - elapsed, delivery=delivery)
+    client = kiosk_app.test_client()
+    with client.session_transaction() as session:
+        session["login"] = waiting_login.id
+    state = client.get("/api/state").json
+    assert state["title"] == title
+    assert state["help"].startswith(expected) if expected else state["help"] == ""
+    if delivery == "console":
+        assert "No phone will ask about this sign-in" in state["lead"]
+        assert "http://127.0.0.1:9/account/devices" in state["help"]
+
+
+def test_the_provider_extension_is_read_from_the_bc_authorize_answer(monkeypatch):
+    client = CibaClient("http://127.0.0.1:9", ClientCredentials("kiosk", "s"))
+    monkeypatch.setattr(client, "_metadata", {"backchannel_authentication_endpoint": "x"})
+    for body, expected in [({"ciba_stack_delivery": "console"}, "console"),
+                           ({"ciba_stack_delivery": "device"}, "device"),
+                           ({"ciba_stack_delivery": "pigeon"}, None), ({}, None)]:
+        monkeypatch.setattr(client, "_post", lambda _url, _form, b=body: {
+            "auth_req_id": "r", "expires_in": 120, **b})
+        assert client.start("alice").delivery == expected

@@ -4,9 +4,12 @@ user; screenshots of the three main states go to assets/screenshots/ with CIBA_S
 from __future__ import annotations
 
 import re
+import subprocess
+
 import pytest
 
-from tests.support.browser import screenshot
+from tests.support.provider_process import console_script
+from tests.support.screenshots import screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +31,13 @@ def kiosk(demo, browser):
     context.close()
 
 
-def sign_in(page, hint: str = "alice") -> str:
+def sign_in(page, hint: str = "alice", title: str = "Check your phone") -> str:
     page.fill("#login-hint", hint)
     page.click("#login-button")
     page.wait_for_selector("#screen-waiting:not([hidden])")
     message = page.text_content("#binding-message").strip()
     assert BINDING.match(message), message
-    assert "Check your phone" in page.text_content("#screen-waiting")
+    assert page.text_content("#waiting-title") == title
     assert re.match(r"^\d:\d\d$", page.text_content("#countdown"))
     return message
 
@@ -67,7 +70,7 @@ def test_deny_says_so(kiosk, phone):
 
 def test_expiry_says_time_ran_out(short_demo, browser):
     context, page = open_kiosk(browser, short_demo.kiosk)
-    sign_in(page)  # a 3-second request that nobody answers
+    sign_in(page, title="No phone set up")  # a 3-second request; no phone enrolled here
     page.wait_for_selector("#screen-message:not([hidden])", timeout=15000)
     assert page.text_content("#message-title") == "Time ran out"
     assert "expired" in page.text_content("#message-text")
@@ -92,3 +95,46 @@ def test_phone_sized_screen_fits(demo, browser):
     page.click("#cancel-button")
     page.wait_for_selector("#screen-start:not([hidden])")
     context.close()
+
+
+def test_cancel_withdraws_the_request_from_the_phone(kiosk, phone):
+    message = sign_in(kiosk)
+    shown = phone.pending(message)
+    assert len(shown) == 1
+    kiosk.click("#cancel-button")
+    kiosk.wait_for_selector("#screen-start:not([hidden])")
+    assert phone.pending(message) == []
+    late = phone.client.decide(shown[0]["request_id"], True, message)  # a late Accept
+    assert late.outcome == "cancelled", late
+    assert "cancelled" in late.reason
+
+
+def add_member_without_a_phone(demo, username: str) -> None:
+    """An operator adds a library member who has not set up the app (the demo's own instance)."""
+    subprocess.run(console_script("ciba-provider", "server.cli") + [
+        "users", "add", username, "--password", f"{username}-password-123", "--instance",
+        demo.instance], check=True, capture_output=True, timeout=60)
+
+
+def test_a_member_without_a_phone_is_told_what_to_do(kiosk, demo, phone):
+    add_member_without_a_phone(demo, "carol")
+    sign_in(kiosk, "carol", title="No phone set up")  # ciba_stack_delivery "console"
+    assert "No phone will ask about this sign-in" in kiosk.text_content("#waiting-lead")
+    help_line = kiosk.locator("#waiting-help")
+    help_line.wait_for(state="visible", timeout=15000)
+    text = help_line.text_content()
+    assert text.startswith("Ask staff") and f"{demo.provider}/account/devices" in text
+    assert kiosk.evaluate("document.documentElement.scrollHeight") <= 800  # fits 1280 x 800
+    screenshot(kiosk, "kiosk-no-phone", full_page=False)
+    kiosk.click("#cancel-button")
+    kiosk.wait_for_selector("#screen-start:not([hidden])")
+
+
+def test_a_member_with_a_phone_is_not_told_to_set_one_up(kiosk, phone):
+    message = sign_in(kiosk)  # alice's phone is enrolled: "device"
+    phone.pending(message)
+    kiosk.wait_for_timeout(3000)  # a few polls of the kiosk's state
+    assert kiosk.locator("#waiting-help").is_hidden()
+    assert kiosk.text_content("#waiting-title") == "Check your phone"
+    kiosk.click("#cancel-button")
+    kiosk.wait_for_selector("#screen-start:not([hidden])")

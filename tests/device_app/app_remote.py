@@ -8,9 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from tests.support.screenshots import screenshot_path
 
 HERE = Path(__file__).resolve().parent
 XVFB_SCREEN = "-screen 0 1024x900x24"
@@ -25,16 +26,22 @@ def free_port() -> int:
 class AppRemote:
     """The device app in a subprocess under xvfb-run, remote-controlled over a local socket."""
 
-    def __init__(self, data_dir: Path, log_path: Path, env: dict | None = None) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, env: dict | None = None,
+                 session_bus: bool = False) -> None:
         self.port = free_port()
         self.log_path = log_path
         environment = dict(os.environ, **(env or {}))
         environment.pop("SDL_VIDEODRIVER", None)  # must render on the Xvfb display, never "dummy"
         environment.setdefault("KIVY_HOME", str(data_dir.parent / "kivy-home"))
         self.log = open(log_path, "w")
+        app = [sys.executable, str(HERE / "app_driver.py"), "--control-port", str(self.port),
+               "--data-dir", str(data_dir)]
+        if session_bus:  # a D-Bus session bus of its own with a real notification daemon (dunst)
+            app = ["dbus-run-session", "--", "sh", "-c", 'dunst & exec "$@"', "sh", *app]
+        else:
+            environment.pop("DBUS_SESSION_BUS_ADDRESS", None)
         self.proc = subprocess.Popen(
-            ["xvfb-run", "-a", "-s", XVFB_SCREEN, sys.executable, str(HERE / "app_driver.py"),
-             "--control-port", str(self.port), "--data-dir", str(data_dir)],
+            ["xvfb-run", "-a", "-s", XVFB_SCREEN, *app],
             stdout=self.log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
         self.sock = self._connect(timeout=60)
         self.stream = self.sock.makefile("rw")
@@ -89,11 +96,6 @@ class AppRemote:
 
 
 # helpers for the tests that drive the app ------------------------------------------------
-#: README screenshots go to assets/screenshots/ only when CIBA_SCREENSHOTS=1 asks for them (as in
-#: tests/support/browser.py); otherwise to a scratch folder, so a test run leaves the tree as it was.
-SCREENSHOTS = HERE.parents[1] / "assets" / "screenshots" \
-    if os.environ.get("CIBA_SCREENSHOTS") == "1" else Path(tempfile.mkdtemp(prefix="ciba-shots-"))
-
 
 def connected(state: dict) -> bool:
     return state["connection"].endswith("Connected")
@@ -104,21 +106,38 @@ def card_for(state: dict, binding_message: str) -> dict | None:
     return next((c for c in state["cards"] if c["binding_message"] == binding_message), None)
 
 
+def open_qr_image(app: AppRemote, png: Path) -> None:
+    """Welcome → "Open QR image…" → type the image's path into the picker → Open."""
+    app.press("open_image_button")
+    app.wait_state(lambda s: s["popups"] == ["FilePickerPopup"])
+    app.call("choose_file", path=str(png))
+    app.press("chooser_open")
+
+
+def paste_link(app: AppRemote, link: str) -> None:
+    """Welcome → "Paste enrollment link" → type the link → Enroll."""
+    app.press("paste_button")
+    app.wait_state(lambda s: s["popups"] == ["PastePopup"])
+    app.call("set_text", id="link_input", text=link)
+    app.press("link_enroll")
+
+
 def enroll_from_qr_image(app: AppRemote, provider, tmp_path: Path, screenshot: bool = False,
-                         push: str = "websocket") -> dict:
-    """Welcome → "Open QR image…" → choose the provider's QR PNG → Open → Continue → Home."""
+                         push: str = "websocket", continue_: bool = True) -> dict:
+    """Welcome → "Open QR image…" → type the QR PNG's path → Open → Continue → Home."""
     png = tmp_path / "enroll-qr.png"
     provider.enrollment_png(png)
     state = app.wait_state(lambda s: s["screen"] == "welcome")
     assert not state["accounts"]
     if screenshot:
-        app.call("screenshot", path=str(SCREENSHOTS / "welcome.png"))
-    app.press(f"push_{push}")
-    app.press("open_image_button")
-    app.wait_state(lambda s: s["popups"] == ["FileChooserPopup"])
-    app.call("choose_file", path=str(png))
-    app.press("chooser_open")
+        app.call("screenshot", path=str(screenshot_path("welcome.png", tmp_path)))
+    if push != "websocket":  # the push channel hides under "More options"
+        app.press("more_options")
+        app.press(f"push_{push}")
+    open_qr_image(app, png)
     state = app.wait_state(lambda s: s["enrolled"], timeout=20)
+    if not continue_:
+        return state
     app.press("continue_button")
     app.wait_state(lambda s: s["screen"] == "home" and connected(s))
     return state

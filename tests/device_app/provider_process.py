@@ -56,6 +56,11 @@ class ProviderProcess(SharedProviderProcess):
         assert response.status_code == 200, response.text
         return response.json()["auth_req_id"]
 
+    def bc_cancel(self, auth_req_id: str) -> requests.Response:
+        """The client cancels its request (POST /bc-cancel, docs/device-protocol.md)."""
+        return requests.post(self.url("/bc-cancel"), data={"auth_req_id": auth_req_id},
+                             auth=(CLIENT_ID, CLIENT_SECRET), timeout=15)
+
     def token(self, auth_req_id: str) -> tuple[int, dict]:
         response = requests.post(self.url("/token"), auth=(CLIENT_ID, CLIENT_SECRET), timeout=15,
                                  data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id})

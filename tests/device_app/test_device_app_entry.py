@@ -1,4 +1,6 @@
-"""The entry points: ``python -m device_app`` opens the app window under Xvfb and stays up."""
+"""The entry points: ``python -m device_app`` opens the app window under Xvfb, stays up, says
+nothing alarming in the terminal (no CRITICAL, traceback or DEBUG line without xclip/xsel), and
+quits on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -34,7 +36,14 @@ def test_python_m_device_app_runs_under_xvfb(tmp_path):
             time.sleep(0.2)
         time.sleep(2)
         assert proc.poll() is None, (tmp_path / "app.log").read_text()[-3000:]
-        assert "Traceback" not in (tmp_path / "app.log").read_text()
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal quits
+        proc.wait(30)
+        text = (tmp_path / "app.log").read_text()
+        assert "Traceback" not in text
+        assert "CRITICAL" not in text and "Cutbuffer" not in text  # no xclip/xsel here: quiet
+        assert "ALSA lib" not in text and "Unable to open mixer" not in text  # nor without audio
+        assert "DEBUG" not in text
+        assert "Leaving application in progress" in text
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -3,8 +3,8 @@
 A client sends bc-authorize; the app (started as a subprocess under xvfb-run, remote-controlled
 by app_driver.py) receives the request; the test presses the real Accept or Deny button with a
 touch event; the client polls /token and gets its tokens or access_denied. Screenshots of the
-welcome screen, Home with a pending request and the history go to assets/screenshots/ (with
-CIBA_SCREENSHOTS=1; otherwise to a scratch folder).
+welcome screen, Home with a pending request and the history go to assets/screenshots/ when
+CIBA_SCREENSHOTS=1 (tests/support/screenshots.py), else to the test's tmp folder.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app_remote import SCREENSHOTS, card_for, connected, enroll_from_qr_image
+from app_remote import card_for, connected, enroll_from_qr_image, paste_link
 from device_app.core.qr import decode_file
+from tests.support.screenshots import screenshot_path
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ def test_enroll_accept_and_the_client_gets_tokens(app, provider, tmp_path):
     assert card["client_name"] == "Library kiosk"
     assert card["countdown"].startswith("Expires in")
     assert card["scopes"].count("•") == 3
-    app.call("screenshot", path=str(SCREENSHOTS / "home.png"))
+    app.call("screenshot", path=str(screenshot_path("home.png", tmp_path)))
 
     app.press("accept_button", card=card["request_id"])
     status, tokens = provider.poll_tokens(auth_req_id)
@@ -51,7 +52,7 @@ def test_enroll_accept_and_the_client_gets_tokens(app, provider, tmp_path):
     assert [h["outcome"] for h in state["history"]] == ["denied", "approved"]
     app.press("nav_history")
     app.wait_state(lambda s: s["screen"] == "history")
-    app.call("screenshot", path=str(SCREENSHOTS / "history.png"))
+    app.call("screenshot", path=str(screenshot_path("history.png", tmp_path)))
     assert_nothing_secret_logged(app, tmp_path)
 
 
@@ -83,7 +84,8 @@ def test_an_expiring_request_disappears_from_home(app, provider, tmp_path):
     enroll_from_qr_image(app, provider, tmp_path)
     auth_req_id = provider.bc_authorize("SHORT LIVED", requested_expiry="4")
     app.wait_state(lambda s: card_for(s, "SHORT LIVED"))
-    state = app.wait_state(lambda s: not card_for(s, "SHORT LIVED"), timeout=20)
+    app.wait_state(lambda s: not card_for(s, "SHORT LIVED"), timeout=20)
+    state = app.wait_state(lambda s: s["history"])  # History is redrawn just after Home
     assert [h["outcome"] for h in state["history"]] == ["expired"]
     assert provider.poll_tokens(auth_req_id)[1]["error"] == "expired_token"
 
@@ -98,11 +100,7 @@ def test_paste_link_enrolls_and_a_bad_link_is_explained(app, provider, tmp_path)
     assert not state["enrolled"]
     app.wait_state(lambda s: not s["popups"])
 
-    link = provider.enrollment_png(tmp_path / "qr.png")
-    app.press("paste_button")
-    app.wait_state(lambda s: s["popups"] == ["PastePopup"])
-    app.call("set_text", id="link_input", text=link)
-    app.press("link_enroll")
+    paste_link(app, provider.enrollment_png(tmp_path / "qr.png"))
     app.wait_state(lambda s: s["enrolled"], timeout=20)
 
     app.press("continue_button")

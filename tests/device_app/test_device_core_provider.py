@@ -119,6 +119,30 @@ def test_a_request_decided_on_another_device_leaves_this_one(provider, service, 
                                                                "Decided on another device.")
 
 
+def test_an_approval_the_client_cancels_before_fetching_tokens_shows_as_cancelled(provider, service,
+                                                                                 tmp_path):
+    link = provider.enrollment_png(tmp_path / "app.png")
+    done, notices = [], []
+    service.on_notice = lambda kind, text: notices.append((kind, text))
+    service.enroll_text(link, done.append, pytest.fail, display_name="this device")
+    account = wait_for(lambda: done and done[0])
+    wait_for(lambda: service.states.get(account.device_id) == "connected")
+    auth_req_id = provider.bc_authorize("APPROVED THEN CANCELLED")
+    item = wait_for(lambda: next((p for p in service.inbox.pending()
+                                  if p.binding_message == "APPROVED THEN CANCELLED"), None))
+    results = []
+    service.decide(item.request_id, True, results.append)
+    assert wait_for(lambda: results)[0].outcome == "approved"
+    assert provider.bc_cancel(auth_req_id).json() == {"status": "cancelled"}
+    entry = wait_for(lambda: next((e for e in service.inbox.history()
+                                   if e.request_id == item.request_id
+                                   and e.outcome == "cancelled"), None))
+    assert entry.reason == ("You approved it, but Library kiosk cancelled before signing you in: "
+                            "nothing was shared.")
+    assert ("cancelled", entry.reason) in notices
+    assert provider.token(auth_req_id)[1]["error"] == "access_denied"  # no tokens, ever
+
+
 def test_the_apps_user_code_is_accepted_as_user_code(provider, client):
     """The code of the app's Code view works as CIBA user_code; a wrong one does not."""
     import time

@@ -1,8 +1,10 @@
 """Core against the in-test stub provider: enroll, push, fetch, decide, reconnect, revoke."""
 
+import time
+
 import pytest
 
-from conftest import wait_for
+from conftest import LockedDispatch, wait_for
 from device_app.core.api import ProviderClient, ProviderError
 from device_app.core.enrollment import EnrollmentLinkError, enroll, parse_enrollment_uri
 from device_app.core.service import DeviceService
@@ -166,7 +168,43 @@ def test_a_decision_that_cannot_be_sent_stays_pending(stub, service):
     wait_for(lambda: results)
     assert (results[0].outcome, results[0].final) == ("failed", False)
     assert service.inbox.get(request_id) is not None and not service.inbox.get(request_id).busy
-    assert service.inbox.history() == []
+    (note,) = service.inbox.history()  # noted at once, so it is never lost
+    assert (note.request_id, note.outcome, note.final) == (request_id, "failed", False)
+    assert note.reason.startswith("Your Accept was not sent")
+    service.client(account.device_id).account.base_url = stub.issuer  # back online
+    service.decide(request_id, True, results.append)
+    wait_for(lambda: len(results) == 2)
+    (entry,) = service.inbox.history()  # the note is replaced by what happened
+    assert (entry.outcome, entry.final) == ("approved", True)
+
+
+def test_history_and_unsent_notes_survive_a_restart(stub, data_dir):
+    from device_app.core.service import DeviceService
+
+    first = DeviceService(data_dir, dispatch=LockedDispatch())
+    done = []
+    first.enroll_text(stub.enrollment_uri(), done.append, pytest.fail)
+    account = wait_for(lambda: done and done[0])
+    approved = stub.create_request(binding_message="KEEP ME")
+    wait_for(lambda: first.inbox.get(approved))
+    first.decide(approved, True)
+    wait_for(lambda: first.inbox.history())
+    unsent = stub.create_request(binding_message="OFFLINE", lifetime=2)
+    wait_for(lambda: first.inbox.get(unsent))
+    first.client(account.device_id).account.base_url = "http://127.0.0.1:9"
+    first.decide(unsent, False)
+    wait_for(lambda: len(first.inbox.history()) == 2)
+    wait_for(lambda: (data_dir / "inbox.json").exists()
+             and "OFFLINE" in (data_dir / "inbox.json").read_text())
+    first.stop()
+    assert (data_dir / "inbox.json").stat().st_mode & 0o777 == 0o600
+
+    again = DeviceService(data_dir, dispatch=LockedDispatch())
+    outcomes = {h.request_id: (h.outcome, h.final) for h in again.inbox.history()}
+    assert outcomes == {approved: ("approved", True), unsent: ("failed", False)}
+    again.tick(time.time() + 5)  # the unsent one expired while the app was closed
+    assert not again.inbox.pending()
+    assert again.inbox.entry(unsent).outcome == "expired"
 
 
 def test_an_account_whose_key_is_gone_does_not_stop_the_others(stub, service, data_dir):
@@ -179,3 +217,15 @@ def test_an_account_whose_key_is_gone_does_not_stop_the_others(stub, service, da
     fresh.start()
     assert fresh.states[account.device_id] == "broken"
     fresh.stop()
+
+
+def test_backoff_probes_fast_at_first_then_slows_down():
+    now = [0.0]
+    backoff = Backoff(clock=lambda: now[0])
+    fast = [backoff.next_delay() for _ in range(6)]
+    assert fast[0] < 0.31 and all(d <= 0.4 * 1.2 for d in fast)  # back within half a second
+    now[0] = 200.0  # a long outage
+    slow = [backoff.next_delay() for _ in range(12)]
+    assert max(slow) > 20 and all(d <= 30 * 1.2 for d in slow)
+    backoff.reset()
+    assert backoff.next_delay() < 0.31

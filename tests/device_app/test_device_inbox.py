@@ -79,3 +79,16 @@ def test_remove_account():
     inbox.add("b", req("r2"), NOW)
     inbox.remove_account("a")
     assert [p.request_id for p in inbox.pending()] == ["r2"]
+
+
+def test_an_approval_its_client_withdrew_becomes_cancelled():
+    inbox = Inbox()
+    for request_id, outcome in (("ok", "approved"), ("no", "denied")):
+        inbox.add("a", req(request_id), NOW)
+        inbox.resolve(request_id, outcome, "", NOW + 1)
+    assert inbox.approval_withdrawn("ok", "nothing was shared", NOW + 2)
+    assert not inbox.approval_withdrawn("no", "x")  # only an approval can be withdrawn
+    assert not inbox.approval_withdrawn("unknown", "x")
+    entries = {e.request_id: e for e in inbox.history()}
+    assert (entries["ok"].outcome, entries["ok"].reason) == ("cancelled", "nothing was shared")
+    assert entries["no"].outcome == "denied"

@@ -27,7 +27,9 @@ def test_success_response(http, alice, kiosk):
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     body = response.json
-    assert set(body) == {"auth_req_id", "expires_in", "interval"}
+    # CIBA §7.3, and this provider's extension (README): alice has no device here.
+    assert set(body) == {"auth_req_id", "expires_in", "interval", "ciba_stack_delivery"}
+    assert body["ciba_stack_delivery"] == "console"
     raw = base64.urlsafe_b64decode(body["auth_req_id"] + "=" * (-len(body["auth_req_id"]) % 4))
     assert len(raw) * 8 >= 160  # CIBA §7.3: at least 160 bits of entropy
     assert body["expires_in"] == 300

@@ -218,3 +218,15 @@ def test_serve_with_a_missing_certificate_says_so(capsys, instance, tmp_path):
     code, _, err = run(capsys, "serve", "--port", "1", "--instance", instance,
                        "--tls-client-ca", str(tmp_path / "missing-ca.pem"))
     assert code == 2 and "cannot read CA certificates" in err
+
+
+def test_enroll_without_an_issuer_warns_that_the_code_points_to_localhost(capsys, instance,
+                                                                          monkeypatch):
+    monkeypatch.delenv("CIBA_ISSUER", raising=False)
+    run_json(capsys, "users", "add", "alice", "--password", "pw-alice", "--instance", instance)
+    code, out, err = run(capsys, "devices", "enroll", "alice", "--instance", instance)
+    assert code == 0 and "base=http%3A%2F%2F127.0.0.1%3A5000" in out
+    assert "warning: no issuer is set" in err
+    code, out, err = run(capsys, "devices", "enroll", "alice", "--instance", instance,
+                         "--issuer", "https://op.example")
+    assert code == 0 and "base=https%3A%2F%2Fop.example" in out and "warning" not in err

@@ -62,6 +62,27 @@ def test_private_key_jwt_and_signed_requests_with_a_jwks_uri(http, provider, clo
     assert jwks_server["fetches"] >= 2
 
 
+def test_a_client_assertion_with_a_rotated_key_is_accepted(http, provider, clock, alice,
+                                                          make_client, jwks_server):
+    """private_key_jwt (RFC 7523 §3) signed with a key published after the provider fetched
+    the set: the unknown kid makes it fetch again, as for request objects."""
+    old, new, never = rsa_client_key("k1"), rsa_client_key("k2"), rsa_client_key("k3")
+    jwks_server["doc"] = public_jwks(old)
+    make_client("remote", auth_method="private_key_jwt", jwks_uri=jwks_server["url"])
+    provider.jwks_cache.min_refresh = 0
+
+    def bc(key):
+        return http.post("/bc-authorize", data={
+            **assertion_form(client_assertion("remote", key, ISSUER, now=clock.now())),
+            "scope": "openid", "login_hint": "alice"})
+
+    assert bc(old).status_code == 200
+    jwks_server["doc"] = public_jwks(new)
+    assert bc(new).status_code == 200, "the rotated key was not fetched"
+    r = bc(never)
+    assert (r.status_code, r.json["error"]) == (401, "invalid_client")
+
+
 @pytest.mark.parametrize("uri", ["http://example.com/jwks", "ftp://127.0.0.1/jwks", "not a url"])
 def test_jwks_uri_must_be_https(make_client, uri):
     with pytest.raises(AdminError, match="jwks_uri"):

@@ -153,9 +153,15 @@ def test_one_worker_without_redis_starts(tmp_path):
     port = free_port()
     argv = [str(BIN / "gunicorn"), "-c", "python:server.gunicorn_conf", "-w", "1",
             "-b", f"127.0.0.1:{port}", "server.wsgi:app"]
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     server = Process(argv, env={"CIBA_INSTANCE_PATH": str(tmp_path / "i"), "CIBA_REDIS_URL": "",
-                                "CIBA_ISSUER": f"http://127.0.0.1:{port}"}, cwd=str(tmp_path))
+                                "CIBA_ISSUER": f"http://127.0.0.1:{port}", "TMPDIR": str(temp),
+                                "PROMETHEUS_MULTIPROC_DIR": ""}, cwd=str(tmp_path))
     try:
         assert wait_http(f"http://127.0.0.1:{port}/healthz", 90, server).status_code == 200
+        assert [p.name[:13] for p in temp.iterdir()] == ["ciba-metrics-"]
     finally:
         server.stop()
+    # The metrics folder the settings made is removed when gunicorn exits.
+    assert list(temp.iterdir()) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 
 import pytest
 
@@ -243,6 +244,7 @@ def test_the_endpoint_is_checked_again_at_delivery(http, provider, alice, initia
     creds = Creds(r.json)
     sent = []
     monkeypatch.setattr(provider.outbox.http, "post", lambda *a, **k: sent.append(a))
+    monkeypatch.setattr(provider.outbox.guarded_http, "post", lambda *a, **k: sent.append(a))
     monkeypatch.setattr(netguard, "resolve", lambda host, port: ["127.0.0.1"])
     req = auth_req_id(http, creds, scope="openid", client_notification_token="ping-token-1")
     with caplog.at_level(logging.WARNING, logger="server.oauth.delivery"):
@@ -252,6 +254,36 @@ def test_the_endpoint_is_checked_again_at_delivery(http, provider, alice, initia
     assert any("not notifying client" in m and "not public" in m for m in caplog.messages)
     # kept for a retry (backoff), in case the name resolves to a public address again
     assert row.status == "pending" and "not public" in row.last_error
+
+
+def test_a_name_that_rebinds_after_the_check_is_not_connected_to(http, provider, alice,
+                                                                  initial_token, monkeypatch):
+    """DNS rebinding between the check before the attempt and the connection itself: the
+    check sees a public address, the connection would reach loopback. Not a byte is sent."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    monkeypatch.setattr(netguard, "resolve", lambda host, port: ["93.184.216.34"])
+    body = {**POLL, "backchannel_token_delivery_mode": "ping",
+            "backchannel_client_notification_endpoint": f"https://localhost:{port}/ping"}
+    r = register(http, initial_token(), body)
+    assert r.status_code == 201, r.json
+    creds = Creds(r.json)
+    answers = iter([["93.184.216.34"]])  # the check before the attempt; then loopback
+    monkeypatch.setattr(netguard, "resolve",
+                        lambda host, port: next(answers, ["127.0.0.1"]))
+    req = auth_req_id(http, creds, scope="openid", client_notification_token="ping-token-2")
+    decide_request(provider, req)
+    row = _first_attempt(provider)
+    try:
+        connection, _ = listener.accept()
+    except (socket.timeout, TimeoutError):
+        connection = None
+    listener.close()
+    assert connection is None, "the provider connected to a loopback address"
+    assert row.status == "pending" and "unreachable" in row.last_error
 
 
 def _first_attempt(provider, timeout: float = 20.0) -> NotificationOutbox:

@@ -7,15 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 CHROMIUM = os.environ.get("CIBA_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-#: README screenshots are written only when CIBA_SCREENSHOTS=1 asks for them.
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 
 
 def launch() -> Iterator:
@@ -27,10 +24,3 @@ def launch() -> Iterator:
         yield instance
         instance.close()
 
-
-def screenshot(page, name: str, full_page: bool = True) -> None:
-    """Save a README screenshot when CIBA_SCREENSHOTS=1; otherwise do nothing, so that a test
-    run leaves the work tree as it was."""
-    if os.environ.get("CIBA_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

@@ -53,6 +53,12 @@
         if (state.expires_in) {
           $("progress-bar").style.width = (100 * state.remaining / state.expires_in) + "%";
         }
+        // The provider says whether the request reached a phone; the kiosk's server words it
+        // (kiosk.py waiting_words).
+        if (state.title) $("waiting-title").textContent = state.title;
+        if (state.lead) $("waiting-lead").textContent = state.lead;
+        $("waiting-help").textContent = state.help || "";
+        $("waiting-help").hidden = !state.help;
         show("waiting");
         startPolling();
         break;

@@ -10,7 +10,7 @@ import re
 import pytest
 import requests
 
-from tests.support.browser import screenshot
+from tests.support.screenshots import screenshot
 
 from .conftest import ALICE, OPERATOR, audit_lines, bc_authorize, poll, sign_in
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import screenshot
+from tests.support.screenshots import screenshot
 
 from .conftest import ALICE, audit_lines, bc_authorize, poll, sign_in
 

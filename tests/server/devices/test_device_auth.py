@@ -18,7 +18,7 @@ def test_pending_requests_newest_first_with_the_protocol_fields(http, phone, bc_
     assert first["binding_message"] == "FIRST"
     assert second == {
         "request_id": second["request_id"], "client_name": "Library kiosk",
-        "binding_message": "SECOND",
+        "client_uri": None, "logo_uri": None, "binding_message": "SECOND",
         "scopes": [{"scope": "openid", "description": "Confirm who you are"},
                    {"scope": "email", "description": "Your email address"}],
         "acr_values": "urn:mace:incommon:iap:silver",
@@ -99,3 +99,18 @@ def test_a_revoked_device_cannot_fetch(http, phone, provider, clock):
     assert provider.devices.revoke(phone.device_id)
     r = http.get("/device/requests", headers=phone.headers("GET", "/device/requests", clock.now()))
     assert r.status_code == 401
+
+
+def test_a_disabled_users_device_is_refused_until_enabled(http, phone, provider, clock):
+    from server.admin_users import set_disabled
+
+    def fetch():
+        return http.get("/device/requests",
+                        headers=phone.headers("GET", "/device/requests", clock.now()))
+
+    set_disabled(provider, "alice", True, actor="operator:olga")
+    r = fetch()
+    assert (r.status_code, r.get_json()["error"]) == (401, "invalid_token")
+    assert "disabled" in r.get_json()["error_description"]
+    set_disabled(provider, "alice", False, actor="operator:olga")
+    assert fetch().status_code == 200

@@ -114,3 +114,32 @@ def test_malformed_enrollment_is_invalid_request_and_keeps_the_code(http, provid
 def test_body_that_is_not_json(http):
     r = http.post("/device/enroll", data="{", content_type="application/json")
     assert (r.status_code, r.get_json()["error"]) == (400, "invalid_request")
+
+
+def test_a_lockout_is_kept_while_it_lasts_and_forgotten_after(http, provider, clock):
+    """The housekeeper's purge keeps a live lockout and drops the counter once its window and
+    lock are over (counters keyed by address would otherwise pile up for ever)."""
+    from server.storage.models import RateCounter
+
+    def counters() -> int:
+        with provider.db.session() as s:
+            return s.query(RateCounter).count()
+
+    def purge() -> None:
+        provider.device_housekeeper._last_purge = float("-inf")
+        provider.device_housekeeper.tick()
+
+    for _ in range(ENROLL_MAX_FAILURES):
+        http.post("/device/enroll", json=DeviceKey(ISSUER).enroll_body("guess-" + "x" * 30))
+    r = http.post("/device/enroll", json=DeviceKey(ISSUER).enroll_body("guess-" + "y" * 30))
+    assert r.status_code == 429
+    purge()
+    assert counters() == 1
+    clock.advance(int(r.headers["Retry-After"]) - 5)
+    purge()
+    assert counters() == 1
+    assert http.post("/device/enroll", json=DeviceKey(ISSUER).enroll_body(
+        "guess-" + "z" * 30)).status_code == 429
+    clock.advance(3600)
+    purge()
+    assert counters() == 0
