@@ -95,4 +95,11 @@ def render(results: dict, names: list[str], metrics: list[str], args,
                      ratio(two, "peer", metric), 1.0)
                 lines.append(f"  - 1 -> 2 processes, {LABELS[metric]}: "
                              f"{fmt(ratio(two, one, metric), 2)}x")
+    if "ours-sqlite-run" in names:  # the recommended one-host deployment (ciba-provider run)
+        for metric in metrics:
+            goal(f"ours-sqlite-run (whole machine) {LABELS[metric]} / peer",
+                 ratio("ours-sqlite-run", "peer", metric), 1.0)
+        for metric in ("bc", "poll"):
+            goal(f"ours-sqlite-run {LABELS[metric]} p99 / peer p99",
+                 ratio("ours-sqlite-run", "peer", metric, "p99_ms"), 1.0, lower_is_better=True)
     return "\n".join(lines)

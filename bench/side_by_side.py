@@ -24,7 +24,8 @@ from pathlib import Path
 
 import targets as t
 
-ALL_TARGETS = ["peer", "floor", "ours-sqlite", "ours-pg", "ours-sqlite-w2", "ours-pg-w2"]
+ALL_TARGETS = ["peer", "floor", "ours-sqlite", "ours-pg", "ours-sqlite-w2", "ours-pg-w2",
+               "ours-sqlite-run"]
 METRICS = ["bc", "poll", "flows"]
 ANSWERED = {"bc": ["200"], "poll": ["400:authorization_pending", "400:slow_down"]}
 
@@ -67,11 +68,14 @@ def start(name: str, args, peer: Path, work: Path) -> t.Target:
     if name == "floor":
         return t.start_floor(args.server, work)
     _, db, *rest = name.split("-")
-    workers = int(rest[0][1:]) if rest else 1
+    launcher = rest == ["run"]  # docs/deployment.md's `ciba-provider run`, 2 HTTP processes
+    workers = 2 if launcher else int(rest[0][1:]) if rest else 1
     instance = work / name
-    url = "" if db == "sqlite" else t.reset_postgres_schema(args.postgres_url,
-                                                            f"{args.pg_schema}_w{workers}")
+    url = "" if db == "sqlite" else t.reset_postgres_schema(
+        args.postgres_url, f"{args.pg_schema}_{'run' if launcher else f'w{workers}'}")
     t.prepare_ours(instance, "http://127.0.0.1", url)
+    if launcher:
+        return t.start_ours_run(name, workers, instance, url, args.redis_url, work)
     # Several processes need the Redis bus for device events (docs/deployment.md).
     return t.start_ours(name, args.server, workers, instance, url,
                         args.redis_url if workers > 1 else "", work)

@@ -187,6 +187,25 @@ def start_ours(name: str, server: str, workers: int, instance: Path, database_ur
                                        "token": APPROVAL_TOKEN}, process=proc)
 
 
+def start_ours_run(name: str, workers: int, instance: Path, database_url: str, redis_url: str,
+                   log_dir: Path) -> Target:
+    """docs/deployment.md's one-host command, ``ciba-provider run``: granian for HTTP with
+    ``workers`` processes (measured here), gunicorn gevent for the device sockets."""
+    port, device_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"CIBA_INSTANCE_PATH": str(instance), "CIBA_ISSUER": base,
+           "CIBA_DATABASE_URL": database_url, "CIBA_SECRET_KEY": "bench-secret-key",
+           "CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN, "CIBA_REDIS_URL": redis_url,
+           **NO_CAPS}
+    argv = [str(Path(sys.executable).parent / "ciba-provider"), "run", "--bind",
+            f"127.0.0.1:{port}", "--device-bind", f"127.0.0.1:{device_port}",
+            "--workers", str(workers)]
+    proc = Process(argv, env=env, cwd=str(ROOT), log_path=log_dir / f"{name}.log")
+    wait_http(base + "/.well-known/openid-configuration", 90, proc)
+    return Target(name, base, approve={"kind": "ours", "url": base + "/testing/ciba-approval",
+                                       "token": APPROVAL_TOKEN}, process=proc)
+
+
 def reset_postgres_schema(url: str, schema: str) -> str:
     """A fresh schema for the benchmark; returns the SQLAlchemy URL that uses it."""
     import psycopg

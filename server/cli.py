@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "certificate, not required to send one (CIBA_TLS_CLIENT_CA)")
     serve.set_defaults(func=cmd_serve)
 
+    run = sub.add_parser("run", help="production on one host: HTTP (granian) and device "
+                                     "WebSockets (gunicorn gevent), settings from CIBA_*")
+    run.add_argument("--bind", default="0.0.0.0:5000", help="HTTP address (default %(default)s)")
+    run.add_argument("--device-bind", default="0.0.0.0:5001",
+                     help="device WebSocket address: route /device/ws here (default %(default)s)")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                     help="HTTP processes (default: one per core)")
+    run.set_defaults(func=cmd_run)
+
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     u_add = users.add_parser("add", parents=[common], help="add a user")
     u_add.add_argument("username")
@@ -184,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(sub, common)
     return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .launcher import run
+
+    return run(args.bind, args.device_bind, max(1, args.workers))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

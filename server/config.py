@@ -45,8 +45,8 @@ class Settings:
     refresh_token_lifetime: int = 14 * 24 * 3600
     # Default signing algorithm for ID tokens; clients may choose ES256 or PS256.
     id_token_signing_alg: str = "RS256"
-    # Algorithm that signs JWT access tokens.
-    access_token_signing_alg: str = "RS256"
+    # JWT access token algorithm (RS256, PS256, ES256); ES256 signs 5x faster (docs/performance.md).
+    access_token_signing_alg: str = "ES256"
     # Seconds of clock skew allowed when checking client assertions and device JWS.
     clock_skew: int = 60
     # Lifetime of a one-time enrollment code in seconds.

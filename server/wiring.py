@@ -113,6 +113,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
     app.extensions["ciba"] = provider
+    # Flask's session serializer made once per secret key set (web/session_cookie.py).
+    from .web.session_cookie import CookieSessions
+
+    app.session_interface = CookieSessions()
     _middleware(app, settings)
     _request_hooks(app)
     _routes(app, provider)

@@ -6,6 +6,8 @@ A process that holds device WebSockets needs one open file per socket: the soft 
 to the hard one here (docs/deployment.md says how to raise the hard limit).
 """
 
+import gc
+
 from . import create_app
 from .config import Settings
 from .devserver import raise_open_file_limit
@@ -26,5 +28,9 @@ except StartupError as exc:
 
 raise_open_file_limit()
 app = create_app(_settings)
+# The app's own objects (modules, routes, settings, keys) live as long as the process: out of
+# the cyclic collector's reach, so its rare full collections do not walk them under load.
+gc.collect()
+gc.freeze()
 # Deliveries left from before a restart, or decided by another process, go out from here too.
 app.extensions["ciba"].outbox.start()

@@ -81,8 +81,10 @@ class TokenIssuer:
         now = self.clock.now_int()
         jti = new_id(24)
         at_alg = self.settings.access_token_signing_alg
-        if client.row.fapi_ciba and at_alg not in ("PS256", "ES256"):
-            at_alg = "PS256"  # FAPI 1 Advanced §8.6: PS256 or ES256 only
+        if client.row.fapi_ciba:
+            # FAPI 1 Advanced §8.6: PS256 or ES256 only; a FAPI client's tokens follow the
+            # algorithm it registered for its ID tokens (PS256 or ES256, checked at registration).
+            at_alg = id_token_alg if id_token_alg in ("PS256", "ES256") else "PS256"
         # RFC 9068 §2.2: sub is the user, or the client itself when no user is involved.
         subject = grant.user.id if grant.user is not None else grant.client_id
         access_token = jwt.encode(

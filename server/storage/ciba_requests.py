@@ -111,14 +111,25 @@ def decide(s: Session, request_id: str, status: str, decided_by: str, now: float
     """Atomically move a pending, unexpired request to approved/denied/cancelled; False if
     too late."""
     # A table-level statement: no ORM session synchronisation (callers refresh what they hold).
-    return s.connection().execute(_decision(request_id, status, decided_by, now)).rowcount == 1
+    return s.connection().execute(_DECIDE, _decision(request_id, status, decided_by, now)
+                                  ).rowcount == 1
 
 
-def _decision(request_id: str, status: str, decided_by: str, now: float):
-    return update(_TABLE).where(
-        _TABLE.c.id == request_id, _TABLE.c.status == "pending",
-        _TABLE.c.expires_at > now).values(status=status, decided_by=decided_by, decided_at=now,
-                                          auth_time=now if status == "approved" else None)
+# The statements of a decision and an exchange, built once with their parameters bound per call:
+# building them per call cost more than running them (expression construction, cache key).
+_DECIDE = update(_TABLE).where(
+    _TABLE.c.id == bindparam("rid"), _TABLE.c.status == "pending",
+    _TABLE.c.expires_at > bindparam("now")).values(
+    status=bindparam("to_status"), decided_by=bindparam("by"), decided_at=bindparam("now"),
+    auth_time=bindparam("at"))
+_READ_ROW = select(*_TABLE.columns).where(_TABLE.c.id == bindparam("rid"))
+_EXCHANGE = update(_TABLE).where(_TABLE.c.id == bindparam("rid"),
+                                 _TABLE.c.status == "approved").values(status="exchanged")
+
+
+def _decision(request_id: str, status: str, decided_by: str, now: float) -> dict:
+    return {"rid": request_id, "to_status": status, "by": decided_by, "now": now,
+            "at": now if status == "approved" else None}
 
 
 def _withdrawal(request_id: str, decided_by: str, now: float):
@@ -142,10 +153,11 @@ def finish(db: Database, request_id: str, status: str, decided_by: str, now: flo
     fetched yet is cancelled too; the token exchange (``mark_exchanged``) and this UPDATE both
     require status approved, so exactly one of them wins."""
     with db.engine.begin() as conn:
-        done = conn.execute(_decision(request_id, status, decided_by, now)).rowcount == 1
+        done = conn.execute(_DECIDE, _decision(request_id, status, decided_by, now)
+                            ).rowcount == 1
         if not done and withdraw_approved and status == "cancelled":
             done = conn.execute(_withdrawal(request_id, decided_by, now)).rowcount == 1
-        found = conn.execute(select(*_TABLE.columns).where(_TABLE.c.id == request_id)).first()
+        found = conn.execute(_READ_ROW, {"rid": request_id}).first()
         row = SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
         if done and then is not None:
             then(conn, row)
@@ -154,9 +166,7 @@ def finish(db: Database, request_id: str, status: str, decided_by: str, now: flo
 
 def mark_exchanged(s: Session, request_id: str) -> bool:
     """Single use of an approved auth_req_id (CIBA §11): only one caller wins."""
-    result = s.connection().execute(update(_TABLE).where(
-        _TABLE.c.id == request_id, _TABLE.c.status == "approved").values(status="exchanged"))
-    return result.rowcount == 1
+    return s.connection().execute(_EXCHANGE, {"rid": request_id}).rowcount == 1
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:

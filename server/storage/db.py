@@ -55,6 +55,9 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
+        reader = self.extras.pop("version_reader", None)  # versions.py: outside the pool
+        if reader is not None:
+            reader.close()
         self.engine.dispose()
 
 

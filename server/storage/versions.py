@@ -15,6 +15,8 @@ reused for the rest of the request, so a request sees one consistent directory.
 
 from __future__ import annotations
 
+import os
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Iterator
@@ -65,15 +67,58 @@ def current(db: "Database", fresh: bool = False) -> int:
     scope = _scoped.get()
     if scope is not None and db in scope and not fresh:
         return scope[db]
-    # The raw DBAPI connection from the pool: this runs on every request, and one
-    # prepared one-row read is all it needs.
-    with prepared.raw(db.engine) as cursor:
-        cursor.execute(_READ_SQL)
-        row = cursor.fetchone()
-    value = row[0] if row else 0
+    value = _read(db)
     if scope is not None:
         scope[db] = value
     return value
+
+
+def _read(db: "Database") -> int:
+    reader = _sqlite_reader(db)
+    if reader is not None:
+        return reader.read()
+    # The raw DBAPI connection from the pool: this runs on every request, and one prepared
+    # one-row read is all it needs.
+    with prepared.raw(db.engine) as cursor:
+        cursor.execute(_READ_SQL)
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+class _SqliteReader:
+    """A SQLite file's version read on one connection of this process's own, outside the pool:
+    a pool checkout and return cost seven times the read itself (87 against 12 µs here). The
+    connection holds no transaction between reads (a SELECT starts none in Python's driver), so
+    every read sees the last commit of any process, as a pooled one does."""
+
+    def __init__(self, db: "Database") -> None:
+        pooled = db.engine.raw_connection()  # with the engine's PRAGMAs (WAL, busy timeout)
+        self.connection = pooled.driver_connection
+        pooled.detach()  # never returned to the pool: this process's own
+        self.lock = threading.Lock()  # threads (granian, serve); greenlets never switch inside
+        self.pid = os.getpid()
+
+    def read(self) -> int:
+        with self.lock:
+            row = self.connection.execute(_READ_SQL).fetchone()
+        return row[0] if row else 0
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()
+
+
+def _sqlite_reader(db: "Database") -> _SqliteReader | None:
+    """The version reader of a SQLite file database, made on first use in each process (a
+    connection must not cross a fork); None for other databases (a pooled read)."""
+    reader = db.extras.get("version_reader")
+    if reader is not None and reader.pid == os.getpid():
+        return reader
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    reader = db.extras["version_reader"] = _SqliteReader(db)
+    return reader
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import logging
 
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_sock import Sock
+from werkzeug.exceptions import NotImplemented as NotImplementedHttp
 
 from .. import jsonsafe, metrics
 from ..devices.errors import DeviceError, InvalidRequest, TooManyRequests
@@ -122,6 +123,11 @@ def authenticate_websocket():
     """Refuse a bad upgrade with HTTP 401, and a device already holding
     ``max_sockets_per_device`` sockets in this process with 429, before the handshake."""
     if request.endpoint == "device.websocket":
+        if not _can_upgrade(request.environ):
+            # `ciba-provider run`: the HTTP server (granian) holds no WebSockets; a load
+            # balancer must send /device/ws to the device address (docs/deployment.md).
+            raise NotImplementedHttp("this address serves no WebSockets: route /device/ws to "
+                                     "the device server's address (docs/deployment.md)")
         token = _token() or request.args.get("device_auth")
         g.device = _service().authenticate(token, "GET", request.script_root + request.path)
         p = current_provider()
@@ -133,6 +139,12 @@ def authenticate_websocket():
         raw_socket = request.environ.get("werkzeug.socket")
         if raw_socket is not None:
             raw_socket.settimeout(None)
+
+
+def _can_upgrade(environ: dict) -> bool:
+    """Whether this WSGI server hands its socket over (what simple-websocket looks for)."""
+    return any(k in environ for k in ("werkzeug.socket", "gunicorn.socket", "eventlet.input")) \
+        or environ.get("SERVER_SOFTWARE", "").startswith("gevent")
 
 
 @sock.route("/ws", bp=bp)

@@ -38,7 +38,7 @@ def test_access_token_only_with_the_registered_api_scopes(http, machine):
     # RFC 6749 §4.4.3: no refresh token; no user, so no ID token either.
     assert set(body) == {"access_token", "token_type", "expires_in", "scope"}
     assert body["scope"] == "loans:read"  # the default: registered non-user scopes
-    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["RS256"]).claims
+    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["ES256"]).claims
     assert claims["sub"] == "machine" and claims["client_id"] == "machine"  # RFC 9068 §2.2
     introspected = http.post("/introspect", headers=machine.basic(),
                              data={"token": body["access_token"]}).json

@@ -98,14 +98,14 @@ def test_last_seen_is_not_a_directory_change(pair, clock):
 def test_a_request_reads_the_version_once(provider, alice, kiosk, monkeypatch):
     """Inside one request scope every cache lookup reuses the version read first."""
     reads = []
-    original = provider.db.engine.raw_connection
+    original = versions._read
 
-    def counting():
+    def counting(db):
         reads.append(1)
-        return original()
+        return original(db)
 
     provider.get_client("kiosk"), provider.find_user("alice")  # fill the caches
-    monkeypatch.setattr(provider.db.engine, "raw_connection", counting)
+    monkeypatch.setattr(versions, "_read", counting)
     with versions.request_scope():
         provider.get_client("kiosk"), provider.find_user("alice"), provider.get_client("kiosk")
     assert len(reads) == 1
@@ -138,3 +138,25 @@ def test_a_missing_version_row_is_made_by_the_first_write(pair):
     with b.db.session() as s:
         s.get(Client, "kiosk").name = "Front desk"
     assert a.get_client("kiosk").name == "Front desk"
+
+
+def test_sqlite_reads_the_version_on_its_own_connection_and_sees_every_commit(pair):
+    """On a SQLite file each process reads the version on one connection of its own, outside
+    the pool (storage/versions.py): it holds no snapshot between reads, so a commit made by
+    another process is seen by the very next read, and dispose() closes it."""
+    a, b = pair
+    add_client(b, ClientSpec(client_id="kiosk", secret="s1", name="Kiosk"))
+    first = versions.current(a.db)
+    reader = a.db.extras["version_reader"]
+    checked_out = a.db.engine.pool.checkedout()
+    for n in range(1, 4):
+        with b.db.session() as s:
+            s.get(Client, "kiosk").name = f"Kiosk {n}"
+        assert versions.current(a.db) == first + n
+        assert a.get_client("kiosk").name == f"Kiosk {n}"
+    assert a.db.extras["version_reader"] is reader  # one connection, reused
+    assert a.db.engine.pool.checkedout() == checked_out  # the pool is not involved
+    a.db.dispose()
+    assert "version_reader" not in a.db.extras
+    with pytest.raises(Exception, match="closed"):
+        reader.read()

@@ -93,7 +93,7 @@ def test_flow_through_the_console_page(server, decision):
     claims = id_token.claims
     assert claims["iss"] == issuer and claims["aud"] == "kiosk" and claims["sub"] == alice["id"]
     assert claims["exp"] > time.time() and claims["auth_time"] <= time.time() + 1
-    access = jwt.decode(tokens["access_token"], jwks, algorithms=["RS256"])
+    access = jwt.decode(tokens["access_token"], jwks, algorithms=["ES256"])
     assert access.header["typ"] == "at+jwt"
 
     userinfo = requests.get(meta["userinfo_endpoint"], timeout=10,

@@ -130,6 +130,29 @@ def test_fapi_with_tls_client_auth_and_es256(http, provider, clock, alice, make_
     assert response.status_code == 200, response.json
 
 
+def test_fapi_client_registered_for_es256_gets_es256_tokens(http, provider, clock, alice,
+                                                            make_client, pki):
+    """A FAPI client's access token follows its registered ID token algorithm (PS256 or
+    ES256, FAPI 1 Advanced §8.6), whatever CIBA_ACCESS_TOKEN_SIGNING_ALG says."""
+    key = ec_client_key("teller-es256")
+    make_client("teller", auth_method="tls_client_auth", tls_subject_dn="CN=teller,O=Example",
+                jwks=public_jwks(key), fapi=True, id_token_signed_response_alg="ES256")
+    environ = tls(pki, pki.client("teller")[0])
+    provider.settings.access_token_signing_alg = "RS256"  # not FAPI's: not used for FAPI
+    response = http.post("/bc-authorize", environ_base=environ, data={
+        "client_id": "teller", "request": request_object("teller", key, "ES256", clock.now())})
+    assert response.status_code == 200, response.json
+    req = response.json["auth_req_id"]
+    decide_request(provider, req)
+    response = http.post("/token", environ_base=environ, data={
+        "client_id": "teller", "grant_type": CIBA, "auth_req_id": req})
+    assert response.status_code == 200, response.json
+    jwks = http.get("/jwks").json
+    access = verify_jwt(response.json["access_token"], jwks, ["ES256"])
+    assert access.header["alg"] == "ES256" and "x5t#S256" in access.claims["cnf"]
+    assert verify_jwt(response.json["id_token"], jwks, ["ES256"]).header["alg"] == "ES256"
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"auth_method": "client_secret_basic"}, "authenticate with"),
     ({"auth_method": "client_secret_jwt"}, "authenticate with"),

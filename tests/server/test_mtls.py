@@ -64,7 +64,7 @@ def approved_tokens(http, provider, client_id, environ, scope="openid profile") 
 def test_tls_client_auth_flow_gives_a_bound_token(http, provider, alice, console, pki):
     cert, _ = console
     body = approved_tokens(http, provider, "console", tls(pki, cert))
-    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["RS256"]).claims
+    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["ES256"]).claims
     assert claims["cnf"] == {"x5t#S256": x5t(pki, cert)}  # RFC 8705 §3.1
     assert claims["client_id"] == "console"
 
@@ -135,7 +135,7 @@ def test_self_signed_client_authenticates_with_the_certificate_in_its_jwks(http,
     cert, _, jwks = pki.self_signed("till")
     make_client("till", auth_method="self_signed_tls_client_auth", jwks=jwks)
     body = approved_tokens(http, provider, "till", tls(pki, cert))
-    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["RS256"]).claims
+    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["ES256"]).claims
     assert claims["cnf"]["x5t#S256"] == x5t(pki, cert)
     other, _, _ = pki.self_signed("other-till")
     assert_error(start(http, "till", tls(pki, other)), 401, "invalid_client")
@@ -207,7 +207,7 @@ def test_refresh_binds_the_new_token_to_the_certificate_of_the_refresh(http, pro
     refreshed = token(http, "console", environ, grant_type="refresh_token",
                       refresh_token=body["refresh_token"])
     assert refreshed.status_code == 200, refreshed.json
-    claims = verify_jwt(refreshed.json["access_token"], http.get("/jwks").json, ["RS256"]).claims
+    claims = verify_jwt(refreshed.json["access_token"], http.get("/jwks").json, ["ES256"]).claims
     assert claims["cnf"]["x5t#S256"] == x5t(pki, cert)
 
 
@@ -292,7 +292,7 @@ def test_a_client_registers_itself_for_tls_client_auth(http, provider, alice, pk
     client_id = r.json["client_id"]
     cert, _ = pki.client("self-desk")
     body = approved_tokens(http, provider, client_id, tls(pki, cert))
-    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["RS256"]).claims
+    claims = verify_jwt(body["access_token"], http.get("/jwks").json, ["ES256"]).claims
     assert claims["cnf"] == {"x5t#S256": x5t(pki, cert)}
     assert_error(start(http, client_id, tls(pki, pki.client("other-desk")[0])), 401,
                  "invalid_client")

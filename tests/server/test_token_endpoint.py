@@ -170,7 +170,8 @@ def test_token_response(http, alice, kiosk, provider, clock):
     assert body["scope"] == "openid profile"
     jwks = http.get("/jwks").json
 
-    access = verify_jwt(body["access_token"], jwks, ["RS256"])
+    access = verify_jwt(body["access_token"], jwks, ["ES256"])
+    assert access.header["alg"] == "ES256"  # the default (docs/performance.md "Access tokens")
     assert access.header["typ"] == "at+jwt"  # RFC 9068 §2.1
     assert access.header["kid"] in {k["kid"] for k in jwks["keys"]}
     claims = access.claims
@@ -200,6 +201,20 @@ def test_id_token_algorithm_per_client(http, alice, make_client, provider, alg):
     id_token = verify_jwt(body["id_token"], http.get("/jwks").json, [alg])
     assert id_token.header["alg"] == alg
     assert id_token.claims["aud"] == "signed"
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256"])
+def test_access_token_algorithm_setting(http, alice, kiosk, provider, settings, alg):
+    """CIBA_ACCESS_TOKEN_SIGNING_ALG: RFC 9068 §2.1 makes RS256 mandatory to support; an
+    operator whose resource servers only take RS256 sets it, and the token is verifiable from
+    the JWKS and accepted by the provider's own checks (userinfo)."""
+    settings.access_token_signing_alg = alg
+    body = _tokens(http, kiosk, provider)
+    access = verify_jwt(body["access_token"], http.get("/jwks").json, [alg])
+    assert access.header["alg"] == alg and access.header["typ"] == "at+jwt"
+    assert verify_jwt(body["id_token"], http.get("/jwks").json, ["RS256"]).claims["sub"] == alice.id
+    userinfo = http.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]})
+    assert userinfo.status_code == 200 and userinfo.json["sub"] == alice.id
 
 
 def test_refresh_token_only_with_offline_access(http, alice, kiosk, provider):

@@ -1,0 +1,135 @@
+"""``ciba-provider run`` (issue 9): the one-host production command of docs/deployment.md, from
+the installed package's console script, started outside the checkout on the default SQLite
+database and a Redis server: granian answers HTTP, gunicorn's gevent worker holds the device
+WebSockets; a device connected to the device address gets the login request a client made over
+HTTP, approves it, and the client's poll over HTTP gets tokens; /metrics sums both servers;
+stopping the launcher stops both; without Redis it refuses to start and says what to set."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+
+from tests.support.provider_process import Process, ProviderProcess, free_port
+
+from .devices.realworld import Phone, bc_authorize, poll_tokens, seed
+from .test_operations import metric
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def documented_run_line() -> str:
+    """The ``ciba-provider run`` line of docs/deployment.md's one-host section."""
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "docs" / "deployment.md").read_text(), re.S)
+    [line] = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()
+              if "ciba-provider run" in line]
+    return line
+
+
+def run_argv(http_port: int, device_port: int) -> list[str]:
+    argv = shlex.split(documented_run_line().replace("/opt/ciba/bin/", f"{BIN}/"))
+    return [a.replace("0.0.0.0:5000", f"127.0.0.1:{http_port}")
+            .replace("0.0.0.0:5001", f"127.0.0.1:{device_port}") for a in argv]
+
+
+class RunCommand(ProviderProcess):
+    """The documented launcher; ``port`` is its HTTP address, ``device_port`` the sockets'."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.device_port = free_port()
+        self.cwd = self.workdir  # not the checkout: the installed package serves
+
+    def command(self) -> list[str]:
+        return run_argv(self.port, self.device_port)
+
+    def environ(self) -> dict[str, str]:
+        env = super().environ()
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the launcher makes one for both servers
+        return env
+
+
+def test_run_serves_http_and_device_sockets_from_two_servers(redis_url, tmp_path):
+    line = documented_run_line()
+    assert "--bind 0.0.0.0:5000" in line and "--device-bind 0.0.0.0:5001" in line
+    op = RunCommand(tmp_path, instance=tmp_path / "ciba",
+                    env={"CIBA_REDIS_URL": redis_url, "CIBA_SECRET_KEY": "s" * 48})
+    with op.start(timeout=120):
+        http, devices = op.url(), f"http://127.0.0.1:{op.device_port}"
+        requests.get(devices + "/healthz", timeout=30).raise_for_status()
+        # Two servers: granian on the HTTP address, gunicorn (gevent) on the device address.
+        assert requests.get(devices + "/healthz", timeout=10).headers.get("Server") == "gunicorn"
+        assert "gunicorn" not in requests.get(http + "/healthz", timeout=10).headers.get(
+            "Server", "")
+        ready = requests.get(http + "/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok", ready.text
+        seed(op)
+        uri = next(w for w in op.cli("devices", "enroll", "alice").split()
+                   if w.startswith("ciba-enroll://"))
+        phone = Phone(op.issuer).enroll(uri, base=http)
+        # A socket sent to the HTTP address (a load balancer not routing /device/ws) is refused
+        # with a message that says where it belongs, not a hang or a 500.
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            phone.connect(base=http)
+        assert refused.value.status_code == 501
+        assert b"route /device/ws" in (refused.value.resp_body or b"")
+        # The device's socket on the device server; the client's requests over HTTP.
+        assert phone.connect(base=devices)["type"] == "hello"
+        r = bc_authorize(http, binding_message="RUN 1")
+        assert r.status_code == 200, r.text
+        request = phone.receive_type("login_request", timeout=30)["request"]
+        assert request["binding_message"] == "RUN 1"
+        assert phone.decide(request, accept=True, base=http).status_code == 200
+        assert "access_token" in poll_tokens(http, r.json()["auth_req_id"])
+        phone.close()
+        # /metrics on either address sums both servers' processes.
+        for base in (http, devices):
+            assert requests.get(base + "/jwks", timeout=10).status_code == 200
+        text = requests.get(http + "/metrics", timeout=10).text
+        assert metric(text, "ciba_http_requests_total", endpoint="oidc.jwks", status="200") == 2
+        # SIGTERM to the launcher alone (as a supervisor stops it) stops both servers.
+        os.kill(op.process.proc.pid, signal.SIGTERM)
+        assert op.process.proc.wait(timeout=90) == 0, op.output[-3000:]
+        assert not op.process.group_alive(), op.output[-3000:]
+
+
+def test_run_without_redis_refuses_and_says_what_to_set(tmp_path):
+    argv = run_argv(free_port(), free_port())
+    server = Process(argv, env={"CIBA_INSTANCE_PATH": str(tmp_path / "i"), "CIBA_REDIS_URL": "",
+                                "CIBA_ISSUER": "https://op.example.com"}, cwd=str(tmp_path))
+    try:
+        code = server.proc.wait(timeout=120)
+    finally:
+        server.kill() if server.group_alive() else None
+    assert code != 0
+    assert "error: " in server.output and "CIBA_REDIS_URL is empty" in server.output
+    assert "set CIBA_REDIS_URL=" in server.output
+
+
+def test_run_stops_when_one_server_cannot_start(redis_url, tmp_path):
+    """A server that exits (here: the device address is taken) stops the other and the
+    launcher, with a failure status, so a supervisor restarts the whole."""
+    http_port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = Process(run_argv(http_port, taken.getsockname()[1]), cwd=str(tmp_path), env={
+            "CIBA_INSTANCE_PATH": str(tmp_path / "i"), "CIBA_REDIS_URL": redis_url,
+            "CIBA_ISSUER": f"http://127.0.0.1:{http_port}"})
+        try:
+            code = server.proc.wait(timeout=150)
+        finally:
+            server.kill() if server.group_alive() else None
+    assert code != 0, server.output[-3000:]
+    assert not server.group_alive(), server.output[-3000:]
