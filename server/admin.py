@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 from dataclasses import dataclass, field
 
 from . import audit
+from .admin_errors import AdminError
 from .admin_security import KEY_METHODS, security_profile
 from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES, GRANT_TYPES, \
     RegisteredClient, SecretCache
@@ -18,10 +19,6 @@ from .storage import clients as client_repo, users as user_repo
 from .storage.models import Client, User
 
 DEFAULT_SCOPE = "openid profile email offline_access"
-
-
-class AdminError(ValueError):
-    """A request an operator can fix (bad option, duplicate name); shown without a traceback."""
 
 
 def add_user(p: Provider, username: str, password: str, name: str = "",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
+from .admin_errors import AdminError
 from .oauth import fapi
 from .oauth.mtls import SELF_SIGNED_TLS_CLIENT_AUTH, TLS_CLIENT_AUTH, parse_subject_dn, \
     registered_self_signed
@@ -20,8 +21,6 @@ KEY_METHODS = ("private_key_jwt", TLS_CLIENT_AUTH, SELF_SIGNED_TLS_CLIENT_AUTH)
 
 
 def _error(message: str) -> Exception:
-    from .admin import AdminError
-
     return AdminError(message)
 
 
