@@ -10,8 +10,10 @@ One sound, never two: the app plays its own (ui/sound.py) and then asks the serv
 (the spec's ``suppress-sound`` hint); where the app has no audio output, the notification
 carries the spec's ``sound-name`` hint instead (``message-new-instant`` from the freedesktop
 sound theme), played by servers that play sounds; with the sound off in Settings, silence.
-Other platforms (Android later): plyer's notification facade when installed; otherwise nothing
-is shown and the app works as before. Every call blocks briefly: call from a worker thread.
+Other platforms (Android, Windows, macOS): plyer's notification facade when installed; otherwise
+nothing is shown and the app works as before. Android 13+ shows them only once the person has
+allowed POST_NOTIFICATIONS at run time (``request_permission``, asked at start). Every call
+blocks briefly: call from a worker thread.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "CIBA Authenticator"
 SOUND = "message-new-instant"
+#: Android 13 (API 33) made notifications a run-time permission; the manifest entry
+#: (buildozer.spec) alone no longer shows them.
+POST_NOTIFICATIONS = "android.permission.POST_NOTIFICATIONS"
 TIMEOUT_MS = 60_000  # the request card has the countdown; the notification need not stay longer
 
 
@@ -30,6 +35,27 @@ class DesktopNotifier:
     def __init__(self) -> None:
         self._connection = None
         self.available = bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS"))
+        self.denied = False  # the person said no on Android: nothing to show, nothing to try
+
+    def request_permission(self, platform: str) -> None:
+        """On Android, ask once for POST_NOTIFICATIONS unless already granted (the system asks
+        the person and remembers the answer); a refusal only turns notifications off, the app
+        works as before. Elsewhere there is nothing to ask."""
+        if platform != "android":
+            return
+        try:  # python-for-android's module; Android 12 and older grant it with the manifest
+            from android.permissions import check_permission, request_permissions  # type: ignore
+        except ImportError:
+            return
+        if check_permission(POST_NOTIFICATIONS):
+            return
+
+        def answered(_permissions, grants) -> None:
+            self.denied = not all(grants)
+            if self.denied:
+                log.info("Notifications not allowed; requests show in the app only")
+
+        request_permissions([POST_NOTIFICATIONS], answered)
 
     def _bus(self):
         if self._connection is None:
@@ -50,6 +76,8 @@ class DesktopNotifier:
     def notify(self, title: str, body: str, sound: bool = True) -> int:
         """Show a notification, with the theme's sound if ``sound`` (else silent); its id (0
         when none could be shown)."""
+        if self.denied:
+            return 0
         if not self.available:
             return self._plyer(title, body)
         hints = {"urgency": ("y", 2), "category": ("s", "im.received"),

@@ -15,6 +15,7 @@ from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
+from kivy.utils import platform
 
 from device_app.core.api import DecisionResult, ProviderError
 from device_app.core.enrollment import EnrollmentLinkError
@@ -95,6 +96,7 @@ class CibaDeviceApp(Notices, LockFlows, IdleWork, App):
 
     def on_start(self) -> None:
         self.service.start()
+        self.notifier.request_permission(platform)
         self.show("home" if self.service.accounts() else "welcome")
         self.refresh()
         if not self.service.lock.unlocked:
