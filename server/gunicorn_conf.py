@@ -4,7 +4,10 @@ Command-line flags still override these. What this adds to plain flags:
 - the gevent worker with many connections (each device holds a WebSocket);
 - Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR (a fresh folder unless set) for every
   worker, and a dead worker's live gauges dropped (``child_exit``), so /metrics sums all workers;
-  a folder made here is removed when the master exits (``on_exit``), so restarts leave no litter.
+  a folder made here is removed when the master exits (``on_exit``), so restarts leave no litter;
+- no control socket unless CIBA_GUNICORN_CONTROL_SOCKET names one: gunicorn 25.1+ opens one at a
+  fixed per-user path (``~/.gunicorn/gunicorn.ctl``), which a second master on the host takes
+  over, so ``gunicornc`` could reload or stop the wrong server.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ worker_class = "gevent"
 worker_connections = 10000
 graceful_timeout = 30
 timeout = 60
+control_socket = os.environ.get("CIBA_GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket  # older gunicorn ignores both
 
 if not os.environ.get("CIBA_GUNICORN_CONF"):  # the master, once (workers inherit the mark)
     os.environ["CIBA_GUNICORN_CONF"] = str(os.getpid())

@@ -165,3 +165,24 @@ def test_one_worker_without_redis_starts(tmp_path):
         server.stop()
     # The metrics folder the settings made is removed when gunicorn exits.
     assert list(temp.iterdir()) == []
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["default", "named"])
+def test_no_shared_control_socket(tmp_path, named):
+    """gunicorn's control socket sits at one path per user unless named: two masters on one host
+    would share it, so none is opened unless CIBA_GUNICORN_CONTROL_SOCKET gives its own path."""
+    port, home, path = free_port(), tmp_path / "home", tmp_path / "op.ctl"
+    home.mkdir()
+    argv = [str(BIN / "gunicorn"), "-c", "python:server.gunicorn_conf", "-w", "1",
+            "-b", f"127.0.0.1:{port}", "server.wsgi:app"]
+    env = {"CIBA_INSTANCE_PATH": str(tmp_path / "i"), "CIBA_REDIS_URL": "", "HOME": str(home),
+           "XDG_RUNTIME_DIR": "", "CIBA_ISSUER": f"http://127.0.0.1:{port}"}
+    if named:
+        env["CIBA_GUNICORN_CONTROL_SOCKET"] = str(path)
+    server = Process(argv, env=env, cwd=str(tmp_path))
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/healthz", 90, server).status_code == 200
+        assert not (home / ".gunicorn").exists()
+        assert path.is_socket() == named
+    finally:
+        server.stop()
