@@ -92,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bind", default="0.0.0.0:5000", help="HTTP address (default %(default)s)")
     run.add_argument("--device-bind", default="0.0.0.0:5001",
                      help="device WebSocket address: route /device/ws here (default %(default)s)")
-    run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                     help="HTTP processes (default: one per core)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="HTTP processes (default: one per core this process may use, within "
+                          "a container's CPU quota)")
     run.set_defaults(func=cmd_run)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
@@ -196,9 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .launcher import run
+    from .launcher import run, usable_cpus
 
-    return run(args.bind, args.device_bind, max(1, args.workers))
+    return run(args.bind, args.device_bind, max(1, args.workers or usable_cpus()))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ the other is stopped and the launcher exits with its status (a supervisor restar
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -38,6 +39,25 @@ GRACE = 30
 #: Threads running the app in each HTTP process: enough for group commit to batch the INSERTs of
 #: concurrent bc-authorize requests, few enough that they do not fight over the GIL.
 BLOCKING_THREADS = 8
+
+
+def usable_cpus(cgroup: str = "/sys/fs/cgroup") -> int:
+    """The cores this process may really use, for one HTTP process each: the CPU affinity, capped
+    by a container's CPU quota (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), which
+    ``os.cpu_count()`` ignores: a 2-CPU container on a 64-core host would start 64 processes."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    for quota_file, period_file in (("cpu.max", None),
+                                    ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
+        try:
+            fields = open(os.path.join(cgroup, quota_file)).read().split()
+            if period_file:
+                fields.append(open(os.path.join(cgroup, period_file)).read().strip())
+            quota, period = int(fields[0]), int(fields[1])
+        except (OSError, ValueError, IndexError):  # "max", -1, absent: no quota
+            continue
+        if quota > 0 and period > 0:
+            return max(1, min(cpus or 1, math.ceil(quota / period)))
+    return max(1, cpus or 1)
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -92,7 +112,11 @@ def run(bind: str, device_bind: str, workers: int) -> int:
     # glibc gives each thread that allocates its own arena (measured: 413 MiB for one granian
     # process with 64 threads, 159 MiB with two arenas, the same speed).
     http_env = {"MALLOC_ARENA_MAX": "2", **env}
-    children = [subprocess.Popen(argvs[0], env=http_env), subprocess.Popen(argvs[1], env=env)]
+    # Each server leads its own process group, so that stopping it also reaches the workers
+    # it forked, even when its master is killed before it could stop them (granian ignores
+    # SIGTERM while its workers still start). The launcher forwards SIGTERM and SIGINT itself.
+    children = [subprocess.Popen(argvs[0], env=http_env, start_new_session=True),
+                subprocess.Popen(argvs[1], env=env, start_new_session=True)]
     print(f"HTTP on {bind} (granian, {workers} workers); device WebSockets on {device_bind} "
           f"(gunicorn gevent); route /device/ws there", file=sys.stderr, flush=True)
     stopping = []
@@ -118,6 +142,11 @@ def run(bind: str, device_bind: str, workers: int) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+        for child in children:  # workers left behind by a master that exited or was killed
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         if own_metrics:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return code if not stopping else 0

@@ -19,6 +19,7 @@ import pytest
 import requests
 import websocket
 
+from server.launcher import usable_cpus
 from tests.support.provider_process import Process, ProviderProcess, free_port
 
 from .devices.realworld import Phone, bc_authorize, poll_tokens, seed
@@ -72,6 +73,8 @@ def test_run_serves_http_and_device_sockets_from_two_servers(redis_url, tmp_path
         assert requests.get(devices + "/healthz", timeout=10).headers.get("Server") == "gunicorn"
         assert "gunicorn" not in requests.get(http + "/healthz", timeout=10).headers.get(
             "Server", "")
+        # One HTTP process per core this process may use (here no container quota).
+        assert f"(granian, {usable_cpus()} workers)" in op.output, op.output[-3000:]
         ready = requests.get(http + "/readyz", timeout=10)
         assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok", ready.text
         seed(op)
@@ -133,3 +136,27 @@ def test_run_stops_when_one_server_cannot_start(redis_url, tmp_path):
             server.kill() if server.group_alive() else None
     assert code != 0, server.output[-3000:]
     assert not server.group_alive(), server.output[-3000:]
+
+
+@pytest.mark.parametrize("files, expected", [
+    pytest.param({"cpu.max": "200000 100000\n"}, 2, id="v2-two-cpus"),
+    pytest.param({"cpu.max": "150000 100000\n"}, 2, id="v2-rounds-up"),
+    pytest.param({"cpu.max": "50000 100000\n"}, 1, id="v2-half-a-cpu"),
+    pytest.param({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1,
+                 id="v1-one-cpu"),
+])
+def test_default_workers_follow_the_container_cpu_quota(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert usable_cpus(str(tmp_path)) == min(expected, len(os.sched_getaffinity(0)))
+
+
+@pytest.mark.parametrize("files", [{}, {"cpu.max": "max 100000\n"},
+                                   {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}],
+                         ids=["no-cgroup", "v2-no-quota", "v1-no-quota"])
+def test_without_a_quota_default_workers_are_the_usable_cores(tmp_path, files):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert usable_cpus(str(tmp_path)) == len(os.sched_getaffinity(0))
