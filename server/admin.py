@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 from urllib.parse import urlparse
-from dataclasses import dataclass, field
 
 from . import audit
 from .admin_errors import AdminError
 from .admin_security import KEY_METHODS, security_profile
+from .client_spec import DEFAULT_SCOPE, ClientSpec  # DEFAULT_SCOPE: also for importers of admin
 from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES, GRANT_TYPES, \
     RegisteredClient, SecretCache
 from .oauth.keys import SUPPORTED_ALGS
@@ -17,8 +17,6 @@ from .provider import Provider
 from .security import hash_password
 from .storage import clients as client_repo, users as user_repo
 from .storage.models import Client, User
-
-DEFAULT_SCOPE = "openid profile email offline_access"
 
 
 def add_user(p: Provider, username: str, password: str, name: str = "",
@@ -46,38 +44,6 @@ def list_users(p: Provider) -> list[User]:
         rows = user_repo.all_users(s)
         s.expunge_all()
     return rows
-
-
-@dataclass
-class ClientSpec:
-    client_id: str
-    secret: str | None = None
-    auth_method: str = "client_secret_basic"
-    jwks: dict | None = None
-    jwks_uri: str | None = None
-    grant_types: list[str] = field(default_factory=list)
-    delivery_mode: str = "poll"
-    notification_endpoint: str | None = None
-    polling_interval: int | None = None
-    ciba_lifetime: int | None = None
-    scope: str = DEFAULT_SCOPE
-    name: str = ""
-    client_uri: str | None = None
-    logo_uri: str | None = None
-    user_code_required: bool = False
-    id_token_signed_response_alg: str | None = None
-    jwks_uri: str | None = None
-    # RFC 8705 §2.1.2: which certificate is the client's (tls_client_auth; exactly one).
-    tls_subject_dn: str | None = None
-    tls_san_dns: str | None = None
-    tls_san_uri: str | None = None
-    tls_san_ip: str | None = None
-    tls_san_email: str | None = None
-    # RFC 8705 §3.4; None: on for the mutual-TLS methods and FAPI clients, off otherwise.
-    bound_tokens: bool | None = None
-    # CIBA §4 backchannel_authentication_request_signing_alg: requests must be signed.
-    request_signing_alg: str | None = None
-    fapi: bool = False
 
 
 def validate(p: Provider, spec: ClientSpec) -> list[str]:

@@ -5,16 +5,13 @@ stored client can authenticate the way it says."""
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
 
 from .admin_errors import AdminError
+from .client_spec import ClientSpec
 from .oauth import fapi
 from .oauth.mtls import SELF_SIGNED_TLS_CLIENT_AUTH, TLS_CLIENT_AUTH, parse_subject_dn, \
     registered_self_signed
 from .oauth.request_object import REQUEST_OBJECT_ALGS
-
-if TYPE_CHECKING:
-    from .admin import ClientSpec
 
 #: Methods that prove the client with a key or certificate, never a shared secret.
 KEY_METHODS = ("private_key_jwt", TLS_CLIENT_AUTH, SELF_SIGNED_TLS_CLIENT_AUTH)
@@ -24,7 +21,7 @@ def _error(message: str) -> Exception:
     return AdminError(message)
 
 
-def security_profile(spec: "ClientSpec") -> dict:
+def security_profile(spec: ClientSpec) -> dict:
     """The Client columns for keys, certificates and profile; AdminError when inconsistent."""
     jwks = spec.jwks
     if jwks is not None:

@@ -23,7 +23,7 @@ from .storage import audit as audit_repo
 from .storage.models import AuditEvent
 
 if TYPE_CHECKING:
-    from .provider import Provider
+    from .ports import ProviderCore
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def entry(event: str, actor: str, now: float, *, user_id: str | None = None,
                       detail=json.dumps(clean(detail), separators=(",", ":"), default=str))
 
 
-def record(p: "Provider", event: str, actor: str, *, user_id: str | None = None,
+def record(p: "ProviderCore", event: str, actor: str, *, user_id: str | None = None,
            client_id: str | None = None, **detail: Any) -> None:
     """Write one event in its own transaction; a failure is logged, never raised."""
     try:

@@ -30,7 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 values.ValueClass = values.get_value_class()
 
 if TYPE_CHECKING:
-    from .provider import Provider
+    from .ports import ProviderCore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -77,7 +77,7 @@ def decision(outcome: str) -> None:
 class PendingCollector:
     """ciba_pending_requests, counted in the database when scraped."""
 
-    def __init__(self, provider: "Provider") -> None:
+    def __init__(self, provider: "ProviderCore") -> None:
         self.p = provider
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
@@ -88,7 +88,7 @@ class PendingCollector:
                                 value=count)
 
 
-def exposition(provider: "Provider") -> bytes:
+def exposition(provider: "ProviderCore") -> bytes:
     """The text a scrape receives: every process's metrics (multiprocess) or this one's."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

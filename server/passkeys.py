@@ -34,7 +34,7 @@ from .storage import passkeys as repo, replay, users
 from .storage.models import Passkey, User
 
 if TYPE_CHECKING:
-    from .provider import Provider
+    from .ports import ProviderCore
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class PasskeyError(ValueError):
 
 
 class Passkeys:
-    def __init__(self, provider: "Provider") -> None:
+    def __init__(self, provider: "ProviderCore") -> None:
         self.p = provider
         issuer = urlsplit(provider.issuer)
         self.rp_id = provider.settings.webauthn_rp_id or issuer.hostname or "localhost"

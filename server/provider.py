@@ -5,6 +5,11 @@ clock, the CIBA policy, the issuer, the instance secret and the database. The se
 keys, tokens, channels, the outbox, the authorization server, devices, Gotify) are built and set
 here by ``server.wiring.build_provider``, in one place and order; the optional ones stay None
 when they are off. The web layer reaches it as ``current_provider()``.
+
+This module imports the services (for these attributes' types), so the services never import
+it: each states what it uses of the provider as a protocol that this class satisfies
+(``ports.ProviderCore``, ``oauth.policy.PolicyProvider``, ``oauth.context.OAuthProvider``).
+Only the layers above them (wiring, web, the operator modules, TLS, CLI) name ``Provider``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from .clock import Clock
 from .config import Settings
 from .oauth.clients import RegisteredClient, SecretCache
-from .oauth.policy import SCOPE_TEXT as SCOPES, CibaPolicy, PolicyContext, load as load_policy
+from .oauth.policy import SCOPE_TEXT as SCOPES, CibaPolicy, PolicyContext, UserCodeVerifier, \
+    load as load_policy
 from .security import SecretBox
 from .storage import Database, clients as client_repo
 from .storage.models import CibaRequest, User
@@ -46,8 +52,6 @@ if TYPE_CHECKING:
     from .storage.directory import Directory
 
 log = logging.getLogger(__name__)
-
-UserCodeVerifier = Callable[[User, str], bool]
 
 
 class Provider:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from .storage import counters
 
 if TYPE_CHECKING:
-    from .provider import Provider
+    from .ports import ProviderCore
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def next_block(count: int, now: float, policy: Policy) -> tuple[float, bool]:
 class DatabaseCounters:
     """Counts in the ``rate_counters`` table (row lock per key)."""
 
-    def __init__(self, provider: "Provider") -> None:
+    def __init__(self, provider: "ProviderCore") -> None:
         self.p = provider
 
     def blocked_until(self, key: str, now: float) -> float:
@@ -143,7 +143,7 @@ class RedisCounters:
 class SigninGuard:
     """``provider.signin_guard``: asked before and told after each password check."""
 
-    def __init__(self, provider: "Provider") -> None:
+    def __init__(self, provider: "ProviderCore") -> None:
         s = provider.settings
         self.clock = provider.clock
         self.account = Policy(s.signin_delay_after, s.signin_max_failures, s.signin_window,

@@ -20,23 +20,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..notify.hub import Hub
 from ..oauth.decisions import sweep_expired_once_per
+from ..ports import ProviderCore
 from ..storage import counters, devices as device_repo, replay
-from .service import ENROLL_WINDOW
-
-if TYPE_CHECKING:
-    from ..provider import Provider
+from .service import ENROLL_WINDOW, DeviceService
 
 log = logging.getLogger(__name__)
 
 PURGE_EVERY = 300  # seconds
 
 
+class HousekeepingProvider(ProviderCore, Protocol):
+    """The provider as the housekeeper uses it: its core and the device service (whose
+    last-seen times it flushes)."""
+
+    @property
+    def devices(self) -> DeviceService | None: ...
+
+
 class Housekeeper:
-    def __init__(self, provider: "Provider", hub: Hub, interval: float = 2.0) -> None:
+    def __init__(self, provider: HousekeepingProvider, hub: Hub, interval: float = 2.0) -> None:
         self.p = provider
         self.hub = hub
         self.interval = interval

@@ -20,12 +20,12 @@ from ..storage.models import Device, RequestReport
 from .errors import NotFound
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 log = logging.getLogger(__name__)
 
 
-def report_request(provider: "Provider", device: Device, request_id: str) -> tuple[dict, bool]:
+def report_request(provider: "ProviderCore", device: Device, request_id: str) -> tuple[dict, bool]:
     """Record the device user's report about their request ``request_id`` (the device request
     id); (answer body, created)."""
     now = provider.clock.now()

@@ -33,7 +33,7 @@ from .errors import AlreadyDecided, Expired, InvalidCode, InvalidRequest, Invali
     PushUnavailable, TooManyRequests
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class EnrollmentOffer:
 
 
 class DeviceService:
-    def __init__(self, provider: "Provider", channel: WebSocketChannel) -> None:
+    def __init__(self, provider: "ProviderCore", channel: WebSocketChannel) -> None:
         self.p = provider
         self.channel = channel
         self.push_setups: dict[str, PushSetup] = {"websocket": self._websocket_setup}

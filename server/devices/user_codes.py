@@ -22,7 +22,7 @@ from ..storage import counters, devices as device_repo, replay
 from ..storage.models import User
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 DIGITS, PERIOD, ALGORITHM = 6, 30, "SHA1"
 DRIFT_STEPS = 1
@@ -37,7 +37,7 @@ class UserCodeVerifier:
     """``provider.user_codes``: ``(user, code) -> bool`` (the default ``verify_user_code``
     policy hook)."""
 
-    def __init__(self, provider: "Provider") -> None:
+    def __init__(self, provider: "ProviderCore") -> None:
         self.p = provider
 
     def __call__(self, user: User, code: str) -> bool:

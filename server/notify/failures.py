@@ -10,13 +10,13 @@ from ..storage import notifications
 from ..storage.models import PushFailure
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 log = logging.getLogger("ciba.push")
 
 
 class FailureLog:
-    def __init__(self, provider: "Provider", channel: str) -> None:
+    def __init__(self, provider: "ProviderCore", channel: str) -> None:
         self.p = provider
         self.channel = channel
 

@@ -20,7 +20,7 @@ from ..storage.models import GotifyAccount, User
 from .gotify import GotifyAdmin, GotifyError
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 APP_NAME = "CIBA sign-in"
 REFUSED = frozenset({401, 403})
@@ -34,7 +34,7 @@ class GotifyCredentials:
 
 
 class GotifyAccounts:
-    def __init__(self, provider: "Provider", admin: GotifyAdmin) -> None:
+    def __init__(self, provider: "ProviderCore", admin: GotifyAdmin) -> None:
         self.p = provider
         self.admin = admin
         self._lock = threading.Lock()

@@ -29,7 +29,7 @@ from .gotify import GotifyError
 from .gotify_accounts import REFUSED, GotifyAccounts
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def resolved_message(request_id: str, status: str, issuer: str) -> dict[str, Any
 class GotifyChannel:
     name = "gotify"
 
-    def __init__(self, provider: "Provider", accounts: GotifyAccounts, failures: FailureLog,
+    def __init__(self, provider: "ProviderCore", accounts: GotifyAccounts, failures: FailureLog,
                  workers: int = WORKERS, max_queued: int = MAX_QUEUED) -> None:
         self.p = provider
         self.accounts = accounts

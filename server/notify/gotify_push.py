@@ -20,7 +20,7 @@ from .gotify_channel import GotifyChannel
 from .gotify_health import GotifyStatus
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class GotifyPush:
     """The Gotify pieces of one provider: ``channel``, ``status``, and the enrollment and
     revocation steps the device service calls (``enroll``, ``revoked``)."""
 
-    def __init__(self, provider: "Provider") -> None:
+    def __init__(self, provider: "ProviderCore") -> None:
         s = provider.settings
         if not s.gotify_admin_user or not s.gotify_admin_password:
             log.warning("CIBA_GOTIFY_URL is set without CIBA_GOTIFY_ADMIN_USER/PASSWORD: the "

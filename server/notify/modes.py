@@ -13,7 +13,7 @@ from ..storage import users
 from ..storage.models import User
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 MODES = ("websocket", "gotify", "console")
 AUTO = "auto"
@@ -33,12 +33,12 @@ def parse(value: str) -> str:
     return value
 
 
-def available(provider: "Provider") -> list[str]:
+def available(provider: "ProviderCore") -> list[str]:
     """Modes whose channel this provider has (gotify only when a server is configured)."""
     return [m for m in MODES if m in provider.notifier.channels]
 
 
-def set_mode(provider: "Provider", username: str, value: str) -> User:
+def set_mode(provider: "ProviderCore", username: str, value: str) -> User:
     mode = parse(value)
     with provider.db.session() as s:
         user = users.by_username(s, username)
@@ -50,7 +50,7 @@ def set_mode(provider: "Provider", username: str, value: str) -> User:
     return user
 
 
-def effective(provider: "Provider", user: User) -> str:
+def effective(provider: "ProviderCore", user: User) -> str:
     """The channel that reaches the user now (console when the chosen one is missing)."""
     mode = provider.channel_mode_for(user)
     return mode if mode in provider.notifier.channels else "console"

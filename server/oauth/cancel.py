@@ -35,14 +35,15 @@ from .clients import CIBA_GRANT_TYPE, RegisteredClient
 from .decisions import Outcome, cancel, state_of
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 CANCEL_PATH = "/bc-cancel"
 #: The discovery metadata name (provider-specific: no specification defines a cancel endpoint).
 METADATA_NAME = "ciba_stack_backchannel_cancel_endpoint"
 
 
-def cancel_request(provider: "Provider", client: RegisteredClient, form: Mapping[str, str]) -> dict:
+def cancel_request(provider: "ProviderCore", client: RegisteredClient,
+                   form: Mapping[str, str]) -> dict:
     """Cancel the client's own request named by ``auth_req_id``; the response body."""
     if not client.check_grant_type(CIBA_GRANT_TYPE):
         raise errors.UnauthorizedClientError("The client is not registered for the CIBA grant type")

@@ -28,14 +28,14 @@ from .limits import check_pending_caps
 from .policy import PolicyContext
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from .context import OAuthProvider
 
 
 class BackchannelEndpoint(BackchannelAuthenticationEndpoint):
     CLIENT_AUTH_METHODS = list(AUTH_METHODS)
 
     @property
-    def p(self) -> "Provider":
+    def p(self) -> "OAuthProvider":
         return self.server.provider
 
     def _ctx(self, req: BackchannelAuthenticationRequest) -> PolicyContext:

@@ -18,7 +18,7 @@ from ..storage.models import CibaRequest
 from . import delivery
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
 
 
 class Outcome(str, Enum):
@@ -30,7 +30,7 @@ class Outcome(str, Enum):
     NOT_FOUND = "not_found"
 
 
-def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str) -> Outcome:
+def decide(provider: "ProviderCore", request_id: str, approve: bool, decided_by: str) -> Outcome:
     """Approve or deny a pending request exactly once; tells the user's other devices."""
     status = "approved" if approve else "denied"
     done, req = ciba_requests.finish(provider.db, request_id, status, decided_by,
@@ -44,7 +44,7 @@ def decide(provider: "Provider", request_id: str, approve: bool, decided_by: str
     return Outcome(status)
 
 
-def cancel(provider: "Provider", request_id: str, cancelled_by: str,
+def cancel(provider: "ProviderCore", request_id: str, cancelled_by: str,
            approved_too: bool = False) -> Outcome:
     """End a pending request that nobody should decide any more (an extension, not CIBA).
 
@@ -68,7 +68,8 @@ def cancel(provider: "Provider", request_id: str, cancelled_by: str,
     return Outcome.CANCELLED
 
 
-def _recorded(provider: "Provider", actor: str) -> Callable[[Connection, SimpleNamespace], None]:
+def _recorded(provider: "ProviderCore",
+              actor: str) -> Callable[[Connection, SimpleNamespace], None]:
     """What commits with a decision, in its transaction: the audit record (one Core INSERT),
     and for ping and push clients the notification (issue 10's outbox), so a crash can lose
     neither."""
@@ -100,7 +101,7 @@ def state_of(req: CibaRequest, now: float) -> str:
 SWEEP_EVERY = 2.0
 
 
-def sweep_expired_once_per(provider: "Provider", every: float = SWEEP_EVERY) -> int:
+def sweep_expired_once_per(provider: "ProviderCore", every: float = SWEEP_EVERY) -> int:
     """``sweep_expired`` by one process per time slot of ``every`` seconds, however many run
     a loop that calls this (each outbox loop, each device housekeeper): a single-use lease key
     in storage per slot, so devices and clients hear of each expiry once."""
@@ -112,7 +113,7 @@ def sweep_expired_once_per(provider: "Provider", every: float = SWEEP_EVERY) -> 
     return sweep_expired(provider)
 
 
-def sweep_expired(provider: "Provider") -> int:
+def sweep_expired(provider: "ProviderCore") -> int:
     """Mark pending requests past their expiry, withdraw them from devices, and tell ping and
     push clients (CIBA §12 expired_token, through the outbox)."""
     now = provider.clock.now()

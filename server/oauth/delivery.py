@@ -35,7 +35,8 @@ from . import netguard
 from .tokens import Grant
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
+    from .context import OAuthProvider
     from ..storage.models import CibaRequest
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def wanted(req: "CibaRequest") -> bool:
     return not (req.status == "cancelled" and req.decided_by == "client")
 
 
-def enqueue(provider: "Provider", s: Session, req: "CibaRequest", now: float) -> None:
+def enqueue(provider: "ProviderCore", s: Session, req: "CibaRequest", now: float) -> None:
     """Inside the transaction that decided ``req``: the delivery that announces it."""
     if not wanted(req):
         return
@@ -75,7 +76,7 @@ def enqueue(provider: "Provider", s: Session, req: "CibaRequest", now: float) ->
         created_at=now))
 
 
-def body(provider: "Provider", req: "CibaRequest") -> dict:
+def body(provider: "ProviderCore", req: "CibaRequest") -> dict:
     auth_req_id = provider.box.open(req.auth_req_id_sealed)
     if req.delivery_mode == "ping":
         return {"auth_req_id": auth_req_id}
@@ -83,12 +84,12 @@ def body(provider: "Provider", req: "CibaRequest") -> dict:
     return {"auth_req_id": auth_req_id, "error": error, "error_description": description}
 
 
-def seal(provider: "Provider", req: "CibaRequest", payload: dict) -> str:
+def seal(provider: "ProviderCore", req: "CibaRequest", payload: dict) -> str:
     return provider.box.seal(json.dumps({"token": req.client_notification_token,
                                          "body": payload}))
 
 
-def make_push_tokens(provider: "Provider", row_id: str) -> bool:
+def make_push_tokens(provider: "OAuthProvider", row_id: str) -> bool:
     """The §10.3.1 success payload, made once: uses up the request, issues the tokens and seals
     them into the outbox row in one transaction. False when the request cannot give tokens."""
     p = provider
@@ -139,7 +140,7 @@ class Attempt:
     error: str = ""
 
 
-def post(http: requests.Session, endpoint: str, sealed: str, provider: "Provider") -> Attempt:
+def post(http: requests.Session, endpoint: str, sealed: str, provider: "ProviderCore") -> Attempt:
     message = json.loads(provider.box.open(sealed))
     headers = {"Authorization": f"Bearer {message['token']}", "Content-Type": "application/json"}
     try:

@@ -18,7 +18,7 @@ from .mtls import binding_for
 from .tokens import Grant
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from .context import OAuthProvider
 
 
 class StoredAuthRequest(AuthRequestMixin):
@@ -52,7 +52,7 @@ class CibaGrant(ciba_core.CibaGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
 
     @property
-    def provider(self) -> "Provider":
+    def provider(self) -> "OAuthProvider":
         return self.server.provider
 
     def now(self) -> float:
@@ -101,7 +101,7 @@ class RefreshTokenGrant(_RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     @property
-    def provider(self) -> "Provider":
+    def provider(self) -> "OAuthProvider":
         return self.server.provider
 
     def authenticate_refresh_token(self, refresh_token: str):

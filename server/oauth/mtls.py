@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from . import errors
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from .context import OAuthProvider
     from .clients import RegisteredClient
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def registered_self_signed(jwks: dict) -> list[x509.Certificate]:
 class MutualTlsClientAuth:
     """One RFC 8705 §2 method for Authlib's ``register_client_auth_method``."""
 
-    def __init__(self, provider: "Provider", method: str) -> None:
+    def __init__(self, provider: "OAuthProvider", method: str) -> None:
         self.provider, self.method = provider, method
 
     def __call__(self, query_client, request) -> "RegisteredClient | None":

@@ -36,7 +36,7 @@ from ..storage import outbox as outbox_repo
 from . import decisions, delivery, netguard
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from .context import OAuthProvider
     from ..storage.models import CibaRequest
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def backoff(attempts: int, rng: random.Random) -> float:
 
 
 class Outbox:
-    def __init__(self, provider: "Provider", poll_interval: float = 1.0,
+    def __init__(self, provider: "OAuthProvider", poll_interval: float = 1.0,
                  idle_polls: int = 30) -> None:
         self.p = provider
         self.poll_interval = poll_interval

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
+from ..ports import ProviderCore
 from ..storage.models import User
 
 if TYPE_CHECKING:
-    from ..provider import Provider
     from .clients import RegisteredClient
+
+#: ``provider.user_codes``: whether a code is the user's current one (devices/user_codes.py).
+UserCodeVerifier = Callable[[User, str], bool]
 
 #: Plain words for the scopes of OpenID Connect (shown to the person: ``consent_text``).
 SCOPE_TEXT = {
@@ -37,9 +40,26 @@ SCOPE_TEXT = {
 }
 
 
+class DeviceChannels(Protocol):
+    """What the default ``choose_channel`` asks of the device service (devices/service.py)."""
+
+    def default_channel(self, user: User) -> str: ...
+
+
+class PolicyProvider(ProviderCore, Protocol):
+    """The provider as the hooks see it: its core (server/ports.py: settings, clock, database,
+    directory cache, issuer, notifier) and the device services the defaults ask."""
+
+    @property
+    def user_codes(self) -> UserCodeVerifier | None: ...  # None without the device service
+
+    @property
+    def devices(self) -> DeviceChannels | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyContext:
-    provider: "Provider"
+    provider: PolicyProvider
     client: "RegisteredClient | None" = None
     params: Mapping[str, str] = field(default_factory=dict)
 

@@ -29,7 +29,7 @@ from . import errors
 from .fapi import FAPI_ALGS
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from ..ports import ProviderCore
     from .clients import RegisteredClient
 
 #: Algorithms a request object may be signed with (asymmetric only).
@@ -54,7 +54,7 @@ def allowed_algorithms(client: "RegisteredClient") -> list[str]:
     return algs
 
 
-def unpack(provider: "Provider", client: "RegisteredClient",
+def unpack(provider: "ProviderCore", client: "RegisteredClient",
            form: Mapping[str, str]) -> dict[str, str]:
     """The authentication request parameters carried by the verified request object."""
     outside = [k for k in AUTHENTICATION_PARAMETERS if k in form]
@@ -80,7 +80,7 @@ def unpack(provider: "Provider", client: "RegisteredClient",
     return params
 
 
-def _verify(provider: "Provider", client: "RegisteredClient", token: str) -> dict:
+def _verify(provider: "ProviderCore", client: "RegisteredClient", token: str) -> dict:
     algs = allowed_algorithms(client)
     if not jsonsafe.compact_jws_ok(token, provider.settings.json_max_depth):
         # Hostile segments (nested 50,000 deep, NaN, 1e400) fail as a bad object, not a 500.
@@ -112,7 +112,7 @@ def _verify(provider: "Provider", client: "RegisteredClient", token: str) -> dic
     return claims
 
 
-def _check_claims(provider: "Provider", client: "RegisteredClient", claims: dict) -> None:
+def _check_claims(provider: "ProviderCore", client: "RegisteredClient", claims: dict) -> None:
     now = provider.clock.now()
     skew = provider.settings.clock_skew
     missing = [c for c in ("aud", "iss", "exp", "iat", "nbf", "jti") if c not in claims]

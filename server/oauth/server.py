@@ -32,7 +32,7 @@ from .grant import CibaGrant, RefreshTokenGrant
 from .mtls import MTLS_METHODS, MutualTlsClientAuth, client_certificate
 
 if TYPE_CHECKING:
-    from ..provider import Provider
+    from .context import OAuthProvider
 
 
 #: Longest an assertion may be valid (exp - now), in seconds; its jti is kept that long.
@@ -40,7 +40,7 @@ MAX_ASSERTION_LIFETIME = 3600
 
 
 class AuthorizationServer(_AuthorizationServer):
-    def __init__(self, provider: "Provider") -> None:
+    def __init__(self, provider: "OAuthProvider") -> None:
         super().__init__(scopes_supported=provider.scopes_supported)
         self.provider = provider
         for method in ("client_secret_jwt", "private_key_jwt"):
@@ -118,7 +118,7 @@ class _OtherMethod(Exception):
 class ClientAssertion(JWTBearerClientAssertion):
     """client_secret_jwt and private_key_jwt (RFC 7523 §3, OIDC Core §9)."""
 
-    def __init__(self, provider: "Provider", method: str) -> None:
+    def __init__(self, provider: "OAuthProvider", method: str) -> None:
         super().__init__(validate_jti=True, leeway=provider.settings.clock_skew)
         self.provider = provider
         self.CLIENT_AUTH_METHOD = method

@@ -19,18 +19,15 @@ import os
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator, Protocol
 
 from sqlalchemy import event, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import prepared
 from .models import CacheVersion, Client, Device, User
-
-if TYPE_CHECKING:
-    from .db import Database
 
 NAME = "directory"
 CACHED = (User, Client, Device)
@@ -46,7 +43,19 @@ _READ = select(CacheVersion.version).where(CacheVersion.name == NAME)
 _READ_SQL = f"SELECT version FROM cache_versions WHERE name = '{NAME}'"
 
 
-def ensure_row(db: "Database") -> None:
+class VersionedDatabase(Protocol):
+    """What the version reads use of a ``db.Database`` (which installs this module's events, so
+    this module names it by protocol, not by import): its engine, and ``extras`` to keep this
+    process's SQLite reader in."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def extras(self) -> dict[str, object]: ...
+
+
+def ensure_row(db: VersionedDatabase) -> None:
     try:
         with db.engine.begin() as conn:
             ensure_row_on(conn)
@@ -60,7 +69,7 @@ def ensure_row_on(connection: Connection) -> None:
         connection.execute(insert(CacheVersion).values(name=NAME, version=1))
 
 
-def current(db: "Database", fresh: bool = False) -> int:
+def current(db: VersionedDatabase, fresh: bool = False) -> int:
     """The directory version, read once per request scope (or on every call outside one);
     ``fresh`` reads it again (a long-lived request, such as a WebSocket, that must see a change
     made since it began)."""
@@ -73,7 +82,7 @@ def current(db: "Database", fresh: bool = False) -> int:
     return value
 
 
-def _read(db: "Database") -> int:
+def _read(db: VersionedDatabase) -> int:
     reader = _sqlite_reader(db)
     if reader is not None:
         return reader.read()
@@ -91,7 +100,7 @@ class _SqliteReader:
     connection holds no transaction between reads (a SELECT starts none in Python's driver), so
     every read sees the last commit of any process, as a pooled one does."""
 
-    def __init__(self, db: "Database") -> None:
+    def __init__(self, db: VersionedDatabase) -> None:
         pooled = db.engine.raw_connection()  # with the engine's PRAGMAs (WAL, busy timeout)
         self.connection = pooled.driver_connection
         pooled.detach()  # never returned to the pool: this process's own
@@ -108,7 +117,7 @@ class _SqliteReader:
             self.connection.close()
 
 
-def _sqlite_reader(db: "Database") -> _SqliteReader | None:
+def _sqlite_reader(db: VersionedDatabase) -> _SqliteReader | None:
     """The version reader of a SQLite file database, made on first use in each process (a
     connection must not cross a fork); None for other databases (a pooled read)."""
     reader = db.extras.get("version_reader")
