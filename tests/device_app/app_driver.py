@@ -270,10 +270,11 @@ class Control:
     def cmd_text(self, id: str, card: str | None = None) -> str:
         return self._find(id, card).text
 
-    def cmd_scroll_to(self, id: str) -> str:
-        """Scroll the list holding ``id`` until it shows, as a person would with a finger."""
+    def cmd_scroll_to(self, id: str, card: str | None = None) -> str:
+        """Scroll the list holding ``id`` (of one request ``card``) until it shows, as a person
+        would with a finger."""
         from kivy.uix.scrollview import ScrollView
-        widget = self._find(id)
+        widget = self._find(id, card)
         parent = widget.parent
         while parent is not None and not isinstance(parent, ScrollView):
             parent = parent.parent

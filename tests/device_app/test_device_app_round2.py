@@ -226,8 +226,11 @@ def test_two_accounts_have_chips_of_their_own(app, provider, tmp_path):
     assert alice["account"].startswith("alice @ 127.0.0.1")
     assert bob["account"].startswith("bob @ 127.0.0.1")
     assert alice["account_colour"] != bob["account_colour"]
+    # Bob's card may sit below the fold of the list: scroll to it, as a person would.
+    app.call("scroll_to", id="deny_button", card=bob["request_id"])
     app.press("deny_button", card=bob["request_id"])
-    app.wait_state(lambda s: not card_for(s, "FOR BOB"))  # alice's card moves up into sight
+    app.wait_state(lambda s: not card_for(s, "FOR BOB"))
+    app.call("scroll_to", id="deny_button", card=alice["request_id"])
     app.press("deny_button", card=alice["request_id"])
 
 
