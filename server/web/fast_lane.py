@@ -115,7 +115,7 @@ class FastLane:
         endpoint = ROUTES.get(environ.get("PATH_INFO", ""))
         if endpoint is None or environ.get("REQUEST_METHOD") != "POST" \
                 or environ.get("QUERY_STRING") or "HTTP_COOKIE" in environ \
-                or environ.get("CONTENT_TYPE", "").strip().lower() != FORM \
+                or environ.get("CONTENT_TYPE", "").lower() != FORM \
                 or not _secure(environ):
             return self.next(environ, start_response)
         length = environ.get("CONTENT_LENGTH", "")
