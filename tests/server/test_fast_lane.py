@@ -261,3 +261,29 @@ def test_the_setting_turns_the_lane_off(settings, clock):
     settings.fast_lane = False
     assert "FastLane" not in lanes(create_app(settings, clock=clock))
     assert FastLane  # the module imports on its own
+
+
+def test_an_unexpected_error_is_the_same_logged_500(settings, clock, caplog):
+    """Not an OAuth error (a bug, the database gone): both lanes log it and answer the same
+    500 JSON (web/errors.py), with the security headers and no stack trace."""
+    from server import create_app
+    from server.admin import add_user
+
+    answers = []
+    for lane in (True, False):
+        settings.fast_lane = lane
+        app = create_app(settings, clock=clock)  # not TESTING: Flask would re-raise
+        add_user(app.extensions["ciba"], f"user{lane}", "a-password-123")
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("storage is gone")
+
+        app.extensions["ciba"].authorization.token_response_parts = broken
+        caplog.clear()
+        r = app.test_client().post("/token", data=poll_body("x"), headers=FORM)
+        answers.append((r.status_code, sorted(r.headers.items()), r.data))
+        assert any("unexpected error on POST /token" in rec.getMessage()
+                   and rec.exc_info for rec in caplog.records)
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 500 and b"server_error" in answers[0][2]
+    assert b"storage is gone" not in answers[0][2]
