@@ -2,9 +2,11 @@
 no load generator): microseconds per call and the share of own time by package.
 
     python bench/profile_hot_paths.py [--calls 2000] [--database-url URL] [--top 15]
+                                      [--no-fast-lane]
 
-The app is called through WSGI (Flask's test client), so the figures include Flask and
-werkzeug but not the server's HTTP parsing. Run under ``py-spy record`` for flame graphs of
+The app is called straight through WSGI (an environ as a server hands it over), so the figures
+include Flask and werkzeug, or the fast lane (server/web/fast_lane.py; ``--no-fast-lane`` for
+Flask's views), but not the server's HTTP parsing. The floor app is measured the same way first. Run under ``py-spy record`` for flame graphs of
 the real server; this script gives the numbers for docs/performance.md.
 
 The pending caps are off for those loops (they pile requests on one user, targets.NO_CAPS); the
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import io
+import json
 import pstats
 import sys
 import tempfile
@@ -29,6 +33,27 @@ import targets as t  # noqa: E402
 
 GROUPS = ("sqlalchemy", "werkzeug", "flask", "authlib", "joserfc", "cryptography", "sqlite3",
           "psycopg", "json", "server", "redis")
+
+
+def wsgi_post(app, path: str, body: str, headers: dict) -> tuple[int, bytes]:
+    """One POST straight into the WSGI app, as a server hands it over (no test client: its
+    request building would be most of what is measured)."""
+    data = body.encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "",
+               "SCRIPT_NAME": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
+               "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1:8000",
+               "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(data),
+               "wsgi.errors": sys.stderr, "wsgi.version": (1, 0), "wsgi.multithread": False,
+               "wsgi.multiprocess": False, "wsgi.run_once": False,
+               "CONTENT_TYPE": headers["Content-Type"], "CONTENT_LENGTH": str(len(data)),
+               "HTTP_AUTHORIZATION": headers["Authorization"]}
+    answer: list = []
+    chunks = app(environ, lambda status, _headers, exc=None: answer.append(status))
+    try:
+        out = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return int(answer[0].split()[0]), out
 
 
 def group_of(filename: str) -> str:
@@ -55,6 +80,8 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--database-url", default="")
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--no-fast-lane", action="store_true",
+                    help="through Flask's views (CIBA_FAST_LANE=false) instead of the fast lane")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ciba-profile-") as tmp:
         instance = Path(tmp) / "instance"
@@ -64,15 +91,15 @@ def main() -> int:
 
         app = create_app(Settings(instance_path=str(instance), issuer="http://op.bench",
                                   database_url=args.database_url, secret_key="bench-secret-key",
-                                  max_pending_per_user=0, max_pending_per_client=0))
-        http = app.test_client()
+                                  max_pending_per_user=0, max_pending_per_client=0,
+                                  fast_lane=not args.no_fast_lane))
         headers = {"Authorization": t.basic_auth(),
                    "Content-Type": "application/x-www-form-urlencoded"}
 
         def bc():
-            r = http.post("/bc-authorize", data=t.BC_BODY, headers=headers)
-            assert r.status_code == 200, r.text
-            return r.json["auth_req_id"]
+            status, body = wsgi_post(app, "/bc-authorize", t.BC_BODY, headers)
+            assert status == 200, body
+            return json.loads(body)["auth_req_id"]
 
         ids = [bc() for _ in range(200)]
         polls = [f"grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&auth_req_id={i}"
@@ -80,10 +107,16 @@ def main() -> int:
 
         def poll(n=[0]):
             n[0] += 1
-            r = http.post("/token", data=polls[n[0] % len(polls)], headers=headers)
-            assert r.status_code == 400, r.text
+            status, body = wsgi_post(app, "/token", polls[n[0] % len(polls)], headers)
+            assert status == 400, body
 
-        for name, call in (("bc-authorize", bc), ("pending poll", poll)):
+        from floor_app import app as floor
+
+        def floor_call():
+            wsgi_post(floor, "/token", polls[0], headers)
+
+        for name, call in (("floor (bench/floor_app.py)", floor_call), ("bc-authorize", bc),
+                           ("pending poll", poll)):
             for _ in range(200):
                 call()  # warm
             started = time.perf_counter()

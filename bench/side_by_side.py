@@ -26,6 +26,8 @@ import targets as t
 
 ALL_TARGETS = ["peer", "floor", "ours-sqlite", "ours-pg", "ours-sqlite-w2", "ours-pg-w2",
                "ours-sqlite-run"]
+#: Also accepted: ``ours-sqlite-flask`` (and ``ours-pg-flask``): one process with the fast lane
+#: off (CIBA_FAST_LANE=false), every request through Flask's views.
 METRICS = ["bc", "poll", "flows"]
 ANSWERED = {"bc": ["200"], "poll": ["400:authorization_pending", "400:slow_down"]}
 
@@ -68,17 +70,21 @@ def start(name: str, args, peer: Path, work: Path) -> t.Target:
     if name == "floor":
         return t.start_floor(args.server, work)
     _, db, *rest = name.split("-")
+    flask_only = "flask" in rest
+    rest = [part for part in rest if part != "flask"]
     launcher = rest == ["run"]  # docs/deployment.md's `ciba-provider run`, 2 HTTP processes
     workers = 2 if launcher else int(rest[0][1:]) if rest else 1
     instance = work / name
     url = "" if db == "sqlite" else t.reset_postgres_schema(
-        args.postgres_url, f"{args.pg_schema}_{'run' if launcher else f'w{workers}'}")
+        args.postgres_url,
+        f"{args.pg_schema}_{'run' if launcher else f'w{workers}'}{'_flask' if flask_only else ''}")
     t.prepare_ours(instance, "http://127.0.0.1", url)
     if launcher:
         return t.start_ours_run(name, workers, instance, url, args.redis_url, work)
     # Several processes need the Redis bus for device events (docs/deployment.md).
     return t.start_ours(name, args.server, workers, instance, url,
-                        args.redis_url if workers > 1 else "", work)
+                        args.redis_url if workers > 1 else "", work,
+                        {"CIBA_FAST_LANE": "false"} if flask_only else None)
 
 
 def run_metric(target: t.Target, metric: str, args, peer: Path, duration: int) -> dict | None:

@@ -173,13 +173,13 @@ def prepare_ours(instance: Path, issuer: str, database_url: str) -> None:
 
 
 def start_ours(name: str, server: str, workers: int, instance: Path, database_url: str,
-               redis_url: str, log_dir: Path) -> Target:
+               redis_url: str, log_dir: Path, extra_env: dict | None = None) -> Target:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"CIBA_INSTANCE_PATH": str(instance), "CIBA_ISSUER": base,
            "CIBA_DATABASE_URL": database_url, "CIBA_SECRET_KEY": "bench-secret-key",
            "CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN, "CIBA_REDIS_URL": redis_url,
-           **NO_CAPS}
+           **NO_CAPS, **(extra_env or {})}
     proc = Process(server_command(server, workers, port, "server.wsgi:app", ROOT),
                    env=env, cwd=str(ROOT), log_path=log_dir / f"{name}.log")
     wait_http(base + "/.well-known/openid-configuration", 60, proc)

@@ -127,6 +127,8 @@ class Settings:
     api_scopes: str = ""
     # bc-authorize answers say whether the request reached an enrolled device (ciba_stack_delivery).
     report_delivery: bool = True
+    # Serve POST /token (CIBA grant) and /bc-authorize in front of Flask, same protocol code (docs/performance.md).
+    fast_lane: bool = True
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -117,6 +117,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     from .web.session_cookie import CookieSessions
 
     app.session_interface = CookieSessions()
+    if settings.fast_lane:
+        # POST /token and /bc-authorize before Flask, inside the middleware (web/fast_lane.py).
+        from .web.fast_lane import FastLane
+
+        app.wsgi_app = FastLane(app, provider)  # type: ignore[method-assign]
     _middleware(app, settings)
     _request_hooks(app)
     _routes(app, provider)

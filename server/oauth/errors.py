@@ -6,6 +6,9 @@ Descriptions must stay within RFC 6749's error_description character set (no dou
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from authlib.oauth2 import base as _authlib_base
 from authlib.oauth2.rfc6749.errors import (
     AccessDeniedError as _AccessDenied,
     InvalidClientError,
@@ -91,3 +94,22 @@ def safe_description(text: str, limit: int = 200) -> str:
     (Authlib raises ValueError otherwise); anything else, e.g. an echoed parameter name, is ?."""
     return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?"
                    for c in text[:limit])
+
+
+def _remember_description_checks() -> None:
+    """Authlib checks every error_description's characters when the error is made (one set and
+    a scan per call: a tenth of a pending poll). Descriptions are nearly always the same few
+    constants, so the check's answer is remembered per text (bounded). Same answers, same
+    ValueError for a bad one."""
+    check = _authlib_base.invalid_error_characters
+    if not getattr(check, "remembered", False):
+        cached = lru_cache(maxsize=512)(check)
+
+        def remembered(text: str) -> list[str]:
+            return list(cached(text))
+
+        remembered.remembered = True  # type: ignore[attr-defined]
+        _authlib_base.invalid_error_characters = remembered
+
+
+_remember_description_checks()

@@ -10,11 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from authlib.integrations.flask_oauth2.requests import FlaskJsonRequest, FlaskOAuth2Request
-from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
-from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
+from authlib.oauth2 import AuthorizationServer as _AuthorizationServer, OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidRequestError,
+    UnsupportedGrantTypeError,
+)
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import Response, request as flask_request
 from joserfc import jwt
@@ -75,7 +79,35 @@ class AuthorizationServer(_AuthorizationServer):
     def save_token(self, token, request) -> None:
         return None  # TokenIssuer stores what it issues
 
-    def create_oauth2_request(self, request) -> FlaskOAuth2Request:
+    def create_token_response(self, request=None):
+        return self.handle_response(*self.token_response_parts(self.create_oauth2_request(request)))
+
+    def token_response_parts(self, request: OAuth2Request) -> tuple[int, Any, list]:
+        """Authlib's create_token_response up to, not including, the framework's response:
+        (status, body, headers). The fast lane (web/fast_lane.py) renders the same triple."""
+        try:
+            grant = self.get_token_grant(request)
+        except UnsupportedGrantTypeError as error:
+            return error(self.get_error_uri(request, error))
+        try:
+            grant.validate_token_request()
+            return grant.create_token_response()
+        except OAuth2Error as error:
+            return error(self.get_error_uri(request, error))
+
+    def endpoint_response_parts(self, name: str, request: OAuth2Request) -> tuple[int, Any, list]:
+        """Authlib's create_endpoint_response for an endpoint registered alone under ``name``
+        (the backchannel endpoint), up to the framework's response."""
+        endpoint = self._endpoints[name][0]
+        request = endpoint.create_endpoint_request(request)
+        try:
+            return endpoint(request)
+        except OAuth2Error as error:
+            return error(self.get_error_uri(request, error))
+
+    def create_oauth2_request(self, request) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):  # the fast lane's own (web/fast_lane.py)
+            return request
         oauth_request = FlaskOAuth2Request(flask_request)
         # RFC 8705: the TLS client certificate of this connection, wherever TLS ended.
         oauth_request.client_certificate = client_certificate(flask_request.environ)
@@ -85,14 +117,18 @@ class AuthorizationServer(_AuthorizationServer):
         return FlaskJsonRequest(flask_request)
 
     def handle_response(self, status_code, payload, headers) -> Response:
-        body = json.dumps(payload) if isinstance(payload, dict) else payload
-        response = Response(body, status=status_code, headers=headers)
+        response = Response(response_body(payload), status=status_code, headers=headers)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
         return response
 
     def send_signal(self, name, *args, **kwargs) -> None:
         return None
+
+
+def response_body(payload: Any) -> str:
+    """The body of every response built here, on either lane."""
+    return json.dumps(payload) if isinstance(payload, dict) else payload
 
 
 def check_basic_header(header: str | None) -> None:

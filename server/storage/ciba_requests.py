@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func, insert as sql_insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from . import prepared
+from . import prepared, versions
 from .db import Database
 from .group_commit import GroupCommit
 from .models import CibaRequest
@@ -63,10 +63,15 @@ def find_by_hash(db: Database, auth_req_id_hash: str) -> SimpleNamespace | None:
 
 
 def _fetch(db: Database, statement: prepared.Prepared, params: dict) -> list[SimpleNamespace]:
-    """Whole rows of a prepared SELECT, as read-only objects with the column names."""
-    with prepared.raw(db.engine) as cursor:
-        cursor.execute(*statement.args(db.engine, params))
-        rows = cursor.fetchall()
+    """Whole rows of a prepared SELECT, as read-only objects with the column names. On a SQLite
+    file, on the process's own read connection (storage/versions.py), not a pooled one."""
+    reader = versions.sqlite_reader(db)
+    if reader is not None:
+        rows = reader.fetchall(*statement.args(db.engine, params))
+    else:
+        with prepared.raw(db.engine) as cursor:
+            cursor.execute(*statement.args(db.engine, params))
+            rows = cursor.fetchall()
     return [SimpleNamespace(**dict(zip(_COLUMNS, row))) for row in rows]
 
 

@@ -83,7 +83,7 @@ def current(db: VersionedDatabase, fresh: bool = False) -> int:
 
 
 def _read(db: VersionedDatabase) -> int:
-    reader = _sqlite_reader(db)
+    reader = sqlite_reader(db)
     if reader is not None:
         return reader.read()
     # The raw DBAPI connection from the pool: this runs on every request, and one prepared
@@ -112,12 +112,18 @@ class _SqliteReader:
             row = self.connection.execute(_READ_SQL).fetchone()
         return row[0] if row else 0
 
+    def fetchall(self, sql: str, params) -> list:
+        """Another hot read (a token poll's request) on the same connection, for the same
+        reason; it too sees the last commit of any process."""
+        with self.lock:
+            return self.connection.execute(sql, params).fetchall()
+
     def close(self) -> None:
         with self.lock:
             self.connection.close()
 
 
-def _sqlite_reader(db: VersionedDatabase) -> _SqliteReader | None:
+def sqlite_reader(db: VersionedDatabase) -> _SqliteReader | None:
     """The version reader of a SQLite file database, made on first use in each process (a
     connection must not cross a fork); None for other databases (a pooled read)."""
     reader = db.extras.get("version_reader")
