@@ -198,11 +198,12 @@ class DeviceSession:
     def start(self) -> None:
         """Send the 101 and the greeting, then serve frames until the socket ends."""
         try:
-            self.ws.sock.sendall(ws_transport.switching_protocols(self.headers))
+            self.ws.cork(ws_transport.switching_protocols(self.headers))
             self.conn.open(self.greeting)
             self.greeting = []
             if self.revoked:
                 self.ws.close(1000, "device revoked")
+            self.ws.uncork()
             max_depth = self.p.settings.json_max_depth
             self.ws.run(lambda raw: self._answer(raw, max_depth))
         except OSError:
