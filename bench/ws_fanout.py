@@ -234,6 +234,7 @@ def main() -> int:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
                 if args.profile else None
             cpu0 = cpu_seconds(worker)
+            client_cpu0 = sum(cpu_seconds(c.proc.pid) for c in clients)
             t0 = time.perf_counter()
             for c in clients:
                 c.go()
@@ -247,11 +248,14 @@ def main() -> int:
             failed = [f for c in clients for f in c.failed]
             connect_s = (max(ups) - t0) if ups else float("nan")
             cpu = cpu_seconds(worker) - cpu0
+            client_cpu = sum(cpu_seconds(c.proc.pid) for c in clients) - client_cpu0
             if spy is not None:
                 spy.send_signal(2)  # SIGINT: py-spy writes what it has
                 spy.wait(30)
             print(f"connected: {len(ups)}/{len(devices)} devices in {connect_s:.1f} s "
-                  f"({len(ups) / connect_s:.0f}/s; provider CPU {cpu:.1f} s"
+                  f"({len(ups) / connect_s:.0f}/s; provider CPU {cpu:.1f} s, "
+                  f"{cpu / max(1, len(ups)) * 1000:.2f} ms per connect; client processes' CPU "
+                  f"{client_cpu:.1f} s"
                   f"{'; failures ' + str(sorted(set(failed))) if failed else ''})", flush=True)
             time.sleep(2)  # let the worker settle
             rss, n_threads = rss_kib(worker), threads(worker)
