@@ -149,9 +149,10 @@ def websocket():
                              426), {"Sec-WebSocket-Version": "13"}
         raise InvalidRequest(str(exc)) from None
     p = current_provider()
-    socket_ = ws_transport.WebSocket(ws_transport.server_socket(request.environ),
+    own = ws_transport.detachable(request.environ)  # gevent: no greenlet held per socket
+    socket_ = ws_transport.WebSocket(own or ws_transport.server_socket(request.environ),
                                      p.settings.ws_ping_interval, MAX_MESSAGE_SIZE)
-    session = DeviceSession(p, g.device, socket_, headers)
+    session = DeviceSession(p, g.device, socket_, headers, detach=own is not None)
     session.prepare()
     request.environ[ws_transport.ENVIRON_KEY] = session
     return "", 101
@@ -162,8 +163,9 @@ class DeviceSession:
     pending requests are read (events meanwhile are held by ``DeviceSocket``), ``hello`` first."""
 
     def __init__(self, provider, device: Device, ws: ws_transport.WebSocket,
-                 headers: list[tuple[str, str]]) -> None:
+                 headers: list[tuple[str, str]], detach: bool = False) -> None:
         self.p = provider
+        self.detach = detach
         self.conn = DeviceSocket(ws, device.id, device.user_id)
         self.device = device
         self.ws = ws
@@ -194,9 +196,13 @@ class DeviceSession:
         """Leave the hub (the upgrade did not happen, or the socket ended)."""
         self.p.hub.remove(self.conn)
         metrics.CONNECTED.dec()
+        if self.detach:  # our own duplicate of the connection
+            self.ws.sock.close()
 
     def start(self) -> None:
-        """Send the 101 and the greeting, then serve frames until the socket ends."""
+        """Send the 101 and the greeting, then serve frames until the socket ends (or, detached,
+        hand the socket to gevent's loop and return)."""
+        detached = False
         try:
             self.ws.cork(ws_transport.switching_protocols(self.headers))
             self.conn.open(self.greeting)
@@ -204,18 +210,22 @@ class DeviceSession:
             if self.revoked:
                 self.ws.close(1000, "device revoked")
             self.ws.uncork()
-            max_depth = self.p.settings.json_max_depth
-            self.ws.run(lambda raw: self._answer(raw, max_depth))
+            if self.detach:
+                self.ws.detach(self._answer, on_end=self.abandon)
+                detached = True
+            else:
+                self.ws.run(self._answer)
         except OSError:
             pass  # the device went away during the greeting
         except Exception:
             log.exception("device socket %s failed", self.device.id[:8])
         finally:
-            self.abandon()
-            self.ws.hang_up()
+            if not detached:
+                self.ws.hang_up()
+                self.abandon()
 
-    def _answer(self, raw: str | bytes, max_depth: int) -> None:
-        reply = answer_frame(raw, max_depth)
+    def _answer(self, raw: str | bytes) -> None:
+        reply = answer_frame(raw, self.p.settings.json_max_depth)
         if reply is not None:
             self.conn.send(reply)
 
