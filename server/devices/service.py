@@ -161,8 +161,8 @@ class DeviceService:
         claims = proofs.verify(compact, device.public_jwk, proofs.AUTH_TYP, device.id).claims
         keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
                                        self.p.settings.clock_skew)
-        if not replay.use_once_now(self.p.db, f"device_jti:{device.id}:{claims['jti']}",
-                                   keep_until, now):
+        if not replay.use_once_grouped(self.p.db, f"device_jti:{device.id}:{claims['jti']}",
+                                       keep_until, now):
             raise InvalidToken("jti was already used")
         due = self._seen.note(device.id, now)
         if due:
