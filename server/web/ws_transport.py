@@ -291,6 +291,10 @@ class WebSocket:
         except (OSError, LocalProtocolError) as exc:
             self._ended(exc)
             alive = False
+        except Exception:  # a bug, not the peer: end this socket, keep the process serving
+            log.exception("device WebSocket failed")
+            self._ended(RuntimeError())
+            alive = False
         if not alive:
             self._end()
         elif self._watchers:
@@ -301,6 +305,10 @@ class WebSocket:
             alive = self._tick()
         except (OSError, LocalProtocolError) as exc:
             self._ended(exc)
+            alive = False
+        except Exception:
+            log.exception("device WebSocket failed")
+            self._ended(RuntimeError())
             alive = False
         if not alive:
             self._end()
