@@ -1,5 +1,5 @@
 """HTTP glue of the device protocol (docs/device-protocol.md): enrollment, pending requests,
-signed decisions, and the WebSocket that pushes login requests (server/web/ws_transport.py:
+signed decisions, and the WebSocket that pushes login requests (ws_handshake.py, ws_transport.py:
 the view authenticates and prepares; the socket runs after Flask has answered).
 
 Every call after enrollment carries ``Authorization: Device <jws>``; the WebSocket may carry
@@ -20,7 +20,7 @@ from ..devices.reports import report_request
 from ..devices.service import DeviceService
 from ..notify.websocket import DeviceSocket
 from ..storage.models import Device
-from . import ws_transport
+from . import ws_handshake, ws_transport
 from .context import current_provider
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ MAX_MESSAGE_SIZE = 16 * 1024
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     # Device sockets run after Flask has answered, outside its request context.
-    app.wsgi_app = ws_transport.Upgrade(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = ws_handshake.Upgrade(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def _service() -> DeviceService:
@@ -123,7 +123,7 @@ def authenticate_websocket():
     """Refuse a bad upgrade with HTTP 401, and a device already holding
     ``max_sockets_per_device`` sockets in this process with 429, before the handshake."""
     if request.endpoint == "device.websocket":
-        if ws_transport.server_socket(request.environ) is None:
+        if ws_handshake.server_socket(request.environ) is None:
             # `ciba-provider run`: the HTTP server (granian) holds no WebSockets; a load
             # balancer must send /device/ws to the device address (docs/deployment.md).
             raise NotImplementedHttp("this address serves no WebSockets: route /device/ws to "
@@ -142,19 +142,19 @@ def websocket():
     """Accept the upgrade (RFC 6455 §4.2.2): join the hub and read the pending requests now, in
     Flask's context; ``DeviceSession.start`` sends them and runs the socket afterwards."""
     try:
-        headers = ws_transport.upgrade_headers(request.environ)
-    except ws_transport.HandshakeError as exc:
+        headers = ws_handshake.upgrade_headers(request.environ)
+    except ws_handshake.HandshakeError as exc:
         if exc.version_mismatch:  # RFC 6455 §4.2.2: 426 naming the version we speak
             return _no_store(jsonify(error="invalid_request", error_description=str(exc)),
                              426), {"Sec-WebSocket-Version": "13"}
         raise InvalidRequest(str(exc)) from None
     p = current_provider()
     own = ws_transport.detachable(request.environ)  # gevent: no greenlet held per socket
-    socket_ = ws_transport.WebSocket(own or ws_transport.server_socket(request.environ),
+    socket_ = ws_transport.WebSocket(own or ws_handshake.server_socket(request.environ),
                                      p.settings.ws_ping_interval, MAX_MESSAGE_SIZE)
     session = DeviceSession(p, g.device, socket_, headers, detach=own is not None)
     session.prepare()
-    request.environ[ws_transport.ENVIRON_KEY] = session
+    request.environ[ws_handshake.ENVIRON_KEY] = session
     return "", 101
 
 
@@ -204,7 +204,7 @@ class DeviceSession:
         hand the socket to gevent's loop and return)."""
         detached = False
         try:
-            self.ws.cork(ws_transport.switching_protocols(self.headers))
+            self.ws.cork(ws_handshake.switching_protocols(self.headers))
             self.conn.open(self.greeting)
             self.greeting = []
             if self.revoked:
