@@ -229,8 +229,10 @@ def main() -> int:
                                             "devices": devices[i::args.clients]}))
                 clients.append(Client(spec))
             time.sleep(3)  # let the client processes import and get ready
-            spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--format", "raw", "--gil",
-                                    "--rate", "200", "-o", args.profile],
+            # --gil: only samples holding the GIL, so time a descheduled worker spends in a
+            # syscall (the machine is shared) is not counted as work.
+            spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--format", "raw",
+                                    "--gil", "--rate", "200", "-o", args.profile],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
                 if args.profile else None
             cpu0, sys0 = cpu_seconds(worker), cpu_seconds(worker, kernel_only=True)

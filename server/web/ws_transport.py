@@ -161,8 +161,8 @@ class WebSocket:
                 self._parts.append(event.data)
                 if event.message_finished:
                     parts, self._parts, self._size = self._parts, [], 0
-                    message = ("".join(parts) if isinstance(event, TextMessage)  # type: ignore[arg-type]
-                               else b"".join(parts))  # type: ignore[arg-type]
+                    joiner: Any = "" if isinstance(event, TextMessage) else b""
+                    message = joiner.join(parts)
                     if self._on_message is not None:
                         self._on_message(message)
         return True

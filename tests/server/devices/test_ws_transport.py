@@ -93,9 +93,9 @@ class RawDevice:
     def __init__(self, op, phone) -> None:
         self.sock = socket.create_connection(("127.0.0.1", op.port), timeout=15)
         self.ws = WSConnection(ConnectionType.CLIENT)
-        self.sock.sendall(self.ws.send(Request(
-            host=f"127.0.0.1:{op.port}", target="/device/ws",
-            extra_headers=[(b"authorization", f"Device {phone.auth('GET', '/device/ws')}".encode())])))
+        auth = f"Device {phone.auth('GET', '/device/ws')}".encode()
+        self.sock.sendall(self.ws.send(Request(host=f"127.0.0.1:{op.port}", target="/device/ws",
+                                               extra_headers=[(b"authorization", auth)])))
         self.events: list = []
         accepted = self.next_event()
         assert isinstance(accepted, AcceptConnection), accepted
