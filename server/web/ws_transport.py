@@ -52,7 +52,9 @@ class WebSocket:
         self._proto = Connection(ConnectionType.SERVER)
         self._lock = threading.Lock()
         self._closing_since: float | None = None
-        self._corked: bytearray | None = None
+        # Corked from the start: nothing (a close from a revocation racing the handshake)
+        # may reach the socket before the 101 that ``cork`` puts in front.
+        self._corked: bytearray | None = bytearray()
         self._awaiting_pong = False
         self._parts: list[str | bytes] = []
         self._size = 0
@@ -66,10 +68,10 @@ class WebSocket:
         return self._proto.state is ConnectionState.OPEN
 
     def cork(self, first: bytes) -> None:
-        """Hold ``first`` (the 101) and what is sent next until ``uncork``: one write, not one
-        per message, for the handshake and the greeting."""
+        """Put ``first`` (the 101) in front of what is held until ``uncork``: one write, not
+        one per message, for the handshake and the greeting."""
         with self._lock:
-            self._corked = bytearray(first)
+            self._corked = bytearray(first) + (self._corked or b"")
 
     def uncork(self) -> None:
         with self._lock:
