@@ -229,11 +229,14 @@ def main() -> int:
                                             "devices": devices[i::args.clients]}))
                 clients.append(Client(spec))
             time.sleep(3)  # let the client processes import and get ready
+            # --gil: only samples holding the GIL, so time a descheduled worker spends in a
+            # syscall (the machine is shared) is not counted as work.
             spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--format", "raw",
-                                    "--rate", "200", "-o", args.profile],
+                                    "--gil", "--rate", "200", "-o", args.profile],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
                 if args.profile else None
-            cpu0 = cpu_seconds(worker)
+            cpu0, sys0 = cpu_seconds(worker), cpu_seconds(worker, kernel_only=True)
+            client_cpu0 = sum(cpu_seconds(c.proc.pid) for c in clients)
             t0 = time.perf_counter()
             for c in clients:
                 c.go()
@@ -246,12 +249,16 @@ def main() -> int:
             ups = [u for c in clients for u in c.up]
             failed = [f for c in clients for f in c.failed]
             connect_s = (max(ups) - t0) if ups else float("nan")
-            cpu = cpu_seconds(worker) - cpu0
+            cpu, kernel = cpu_seconds(worker) - cpu0, cpu_seconds(worker, kernel_only=True) - sys0
+            client_cpu = sum(cpu_seconds(c.proc.pid) for c in clients) - client_cpu0
             if spy is not None:
                 spy.send_signal(2)  # SIGINT: py-spy writes what it has
                 spy.wait(30)
             print(f"connected: {len(ups)}/{len(devices)} devices in {connect_s:.1f} s "
-                  f"({len(ups) / connect_s:.0f}/s; provider CPU {cpu:.1f} s"
+                  f"({len(ups) / connect_s:.0f}/s; provider CPU {cpu:.1f} s, "
+                  f"{cpu / max(1, len(ups)) * 1000:.2f} ms per connect, {kernel:.1f} s of it in "
+                  f"the kernel; client processes' CPU "
+                  f"{client_cpu:.1f} s"
                   f"{'; failures ' + str(sorted(set(failed))) if failed else ''})", flush=True)
             time.sleep(2)  # let the worker settle
             rss, n_threads = rss_kib(worker), threads(worker)
@@ -301,9 +308,10 @@ def sample_latency(op, clients: list[Client], per_user: dict[str, int], samples:
           f"{statistics.median(bc_times) * ms:.2f} ms, p99 {pct(bc_times, 99) * ms:.2f} ms)")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, kernel_only: bool = False) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,8 @@ class Settings:
     max_pending_per_client: int = 1000
     # WebSocket connections one device may hold at once, per provider process; the oldest is closed.
     max_sockets_per_device: int = 3
+    # Seconds between the provider's pings on a device WebSocket; no pong by the next one: closed (1008).
+    ws_ping_interval: int = 25
     # Largest accepted request body in bytes; larger ones get 413.
     max_body_bytes: int = 256 * 1024
     # Deepest nesting of arrays/objects accepted in any JSON input (bodies, frames, JWS, fields).

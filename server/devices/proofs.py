@@ -10,12 +10,18 @@ Signature and claim checks live here; single use of ``jti`` is recorded by the c
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from joserfc import jws
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
@@ -44,15 +50,48 @@ def public_jwk(value: Any) -> dict[str, str]:
     return {k: v for k, v in key.as_dict(private=False).items() if k in ("kty", "crv", "x", "y")}
 
 
-def unverified_kid(token: str) -> str:
-    """The kid of a compact JWS before its signature is checked (to find the device's key)."""
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+@dataclass
+class Compact:
+    """A compact JWS split and decoded once (RFC 7515 §7.1), its signature not yet checked."""
+
+    header: dict[str, Any]
+    payload: bytes
+    signing_input: bytes
+    signature: bytes
+
+
+def _b64url(segment: str) -> bytes:
+    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def parse(token: str) -> Compact:
+    """Split and decode a device's compact JWS, or InvalidToken. The header must be a JSON
+    object naming ES256 (the only algorithm: RFC 8725 §3.1, no ``none``, no HMAC) and no
+    ``crit`` extension (RFC 7515 §4.1.11: we understand none, so any is refused)."""
     try:
-        if not jsonsafe.compact_jws_ok(token):
-            raise ValueError("malformed compact JWS")
-        headers = jws.extract_compact(token.encode()).headers()
-    except (JoseError, ValueError, TypeError, UnicodeError):
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise ValueError("not a compact JWS")
+        header_b64, payload_b64, signature_b64 = token.split(".")
+        header = jsonsafe.loads(_b64url(header_b64))
+        payload, signature = _b64url(payload_b64), _b64url(signature_b64)
+    except (jsonsafe.JSONInputError, binascii.Error, ValueError, UnicodeError):
         raise InvalidToken("the JWS is malformed") from None
-    kid = headers.get("kid")
+    if not isinstance(header, dict):
+        raise InvalidToken("the JWS is malformed")
+    if header.get("alg") not in ALGORITHMS or "crit" in header:
+        raise InvalidToken("the JWS signature is not valid for this device")
+    return Compact(header, payload, f"{header_b64}.{payload_b64}".encode("ascii"), signature)
+
+
+def unverified_kid(token: str | Compact) -> str:
+    """The kid of a compact JWS before its signature is checked (to find the device's key)."""
+    kid = (parse(token) if isinstance(token, str) else token).header.get("kid")
     if not isinstance(kid, str) or not kid or len(kid) > 128:
         raise InvalidToken("the JWS header has no kid")
     return kid
@@ -64,19 +103,25 @@ class Verified:
     claims: dict[str, Any]
 
 
-def verify(token: str, jwk_json: str, typ: str, device_id: str) -> Verified:
-    """Check signature (ES256 only), typ and kid; returns the claims as a dict."""
+def verify(token: str | Compact, jwk_json: str, typ: str, device_id: str) -> Verified:
+    """Check signature (ES256 only: r || s, 64 bytes, RFC 7518 §3.4), typ and kid; returns the
+    claims as a dict."""
+    jws_ = parse(token) if isinstance(token, str) else token
+    sig = jws_.signature
     try:
-        obj = jws.deserialize_compact(token, _public_key(jwk_json), algorithms=ALGORITHMS)
-    except (JoseError, ValueError, TypeError, UnicodeError):
+        if len(sig) != 64:
+            raise InvalidSignature
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        _public_key(jwk_json).verify(der, jws_.signing_input, _ECDSA_SHA256)
+    except (InvalidSignature, ValueError, TypeError):
         raise InvalidToken("the JWS signature is not valid for this device") from None
-    headers = obj.headers()
+    headers = jws_.header
     if headers.get("typ") != typ:
         raise InvalidToken(f"the JWS typ must be {typ}")
     if headers.get("kid") != device_id:
         raise InvalidToken("the JWS kid is not this device")
     try:
-        claims = jsonsafe.loads(obj.payload)
+        claims = jsonsafe.loads(jws_.payload)
     except jsonsafe.JSONInputError as exc:
         raise InvalidToken(f"the JWS payload: {exc}") from None
     if not isinstance(claims, dict):
@@ -135,7 +180,13 @@ def decision_of(claims: dict[str, Any], request_id: str,
 
 
 @lru_cache(maxsize=20_000)
-def _public_key(jwk_json: str) -> ECKey:
-    """A device's key, imported once per process (keys never change; revocation is checked
-    before)."""
-    return ECKey.import_key(json.loads(jwk_json))
+def _public_key(jwk_json: str) -> ec.EllipticCurvePublicKey:
+    """A device's key (stored canonical by ``public_jwk``), imported once per process (keys
+    never change; revocation is checked before). The point is checked to be on P-256."""
+    jwk = json.loads(jwk_json)
+    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        raise ValueError("not an EC P-256 key")
+    x, y = _b64url(jwk["x"]), _b64url(jwk["y"])
+    if len(x) != 32 or len(y) != 32:
+        raise ValueError("not an EC P-256 key")
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)

@@ -150,18 +150,19 @@ class DeviceService:
         if not token:
             raise InvalidToken("device authentication is missing")
         now = self._now
-        kid = proofs.unverified_kid(token)
+        compact = proofs.parse(token)  # once: the kid first, the signature below
+        kid = proofs.unverified_kid(compact)
         device = self.p.directory.device(kid)  # cached; a revocation empties the cache
         if device is None or device.revoked_at is not None:
             raise InvalidToken("unknown or revoked device")
         if not self._user_active(device.user_id):
             # An operator disabled the person (server/admin_users.py): their devices stop too.
             raise InvalidToken("the device's account is disabled")
-        claims = proofs.verify(token, device.public_jwk, proofs.AUTH_TYP, device.id).claims
+        claims = proofs.verify(compact, device.public_jwk, proofs.AUTH_TYP, device.id).claims
         keep_until = proofs.check_auth(claims, device.id, self.p.issuer, method, path, now,
                                        self.p.settings.clock_skew)
-        if not replay.use_once_now(self.p.db, f"device_jti:{device.id}:{claims['jti']}",
-                                   keep_until, now):
+        if not replay.use_once_grouped(self.p.db, f"device_jti:{device.id}:{claims['jti']}",
+                                       keep_until, now):
             raise InvalidToken("jti was already used")
         due = self._seen.note(device.id, now)
         if due:

@@ -2,9 +2,10 @@
 
 ``WebSocketChannel`` is the Notifier's channel named "websocket": it turns the core's events
 into bus messages addressed to one user, and ``attach`` makes each process's hub deliver them to
-that user's sockets. ``DeviceSocket`` wraps one accepted socket (simple-websocket's ``Server``,
-as flask-sock gives it) with a send lock, and holds events back until the greeting and the
-pending requests have gone out, so that ``hello`` is always the first message.
+that user's sockets. ``DeviceSocket`` wraps one accepted socket (anything with ``send(text)``
+and ``close(reason=code, message=text)``: server/web/ws_transport.py) with a send lock, and
+holds events back until the greeting and the pending requests have gone out, so that ``hello``
+is always the first message.
 """
 
 from __future__ import annotations
@@ -100,6 +101,3 @@ class DeviceSocket:
                 self.ws.close(message="device revoked")
             except Exception:
                 pass
-        event = getattr(self.ws, "event", None)  # wake a receive() waiting on this socket
-        if event is not None:
-            event.set()

@@ -73,8 +73,8 @@ class Directory:
 
     def device(self, device_id: str, fresh: bool = False) -> Device | None:
         """A device by id, revoked or not (check ``revoked_at``). The first miss after a
-        change loads every active device at once (when they fit), so that a reconnect storm
-        after a restart costs one query, not one per device."""
+        change loads every active device and their users at once (when they fit), so that a
+        reconnect storm after a restart costs two queries, not two per device."""
         return self._get(("device_id", device_id), lambda: self._load_devices(device_id), fresh)
 
     def _load_devices(self, device_id: str) -> Device | None:
@@ -83,9 +83,13 @@ class Directory:
                                   .limit(self.max_entries // 2 + 1)))
             wanted = next((r for r in rows if r.id == device_id), None) or s.scalar(
                 select(Device).where(Device.id == device_id))
+            fits = len(rows) <= self.max_entries // 2
+            owners = list(s.scalars(select(User).where(User.id.in_(
+                select(Device.user_id).where(Device.revoked_at.is_(None)))))) if fits else []
             s.expunge_all()
-        if len(rows) <= self.max_entries // 2:
+        if fits:
             self._fill({("device_id", r.id): r for r in rows})
+            self._fill({("user", u.id): u for u in owners})  # when they fit too
         return wanted
 
     def _fill(self, entries: dict) -> None:

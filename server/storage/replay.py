@@ -3,13 +3,14 @@ processes; failure counters are in counters.py."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import prepared
 from .db import Database
+from .group_commit import GroupCommit
 from .models import UsedJti
 
 _USED = UsedJti.__table__
@@ -33,6 +34,31 @@ def use_once_now(db: Database, key: str, expires_at: float, now: float) -> bool:
         cursor.execute(*insert.args(db.engine, {"key": key, "expires_at": expires_at}))
         if cursor.fetchone() is not None:
             return True
+        cursor.execute(*_PREPARED_REUSE.args(db.engine, {"k": key, "now": now,
+                                                         "exp": expires_at}))
+        return cursor.rowcount == 1
+
+
+_PREPARED_PLAIN = prepared.Prepared(insert(_USED).values(key=bindparam("key"),
+                                                         expires_at=bindparam("expires_at")))
+
+
+def use_once_grouped(db: Database, key: str, expires_at: float, now: float) -> bool:
+    """``use_once_now`` for calls that come in crowds (a reconnect storm of devices): the
+    INSERTs of concurrent callers are committed together (group_commit.py), each caller
+    returning once its own row is committed. A key already there fails its own INSERT (the
+    primary key, in every process), and then the expired-marker reuse is tried."""
+    group = db.extras.get("replay.insert")
+    if group is None:
+        group = db.extras.setdefault("replay.insert", GroupCommit(db.engine, _PREPARED_PLAIN))
+    dialect = db.engine.dialect
+    dbapi = getattr(dialect, "loaded_dbapi", None) or dialect.dbapi
+    try:
+        group.insert({"key": key, "expires_at": expires_at})
+        return True
+    except dbapi.IntegrityError:
+        pass
+    with prepared.raw(db.engine, commit=True) as cursor:
         cursor.execute(*_PREPARED_REUSE.args(db.engine, {"k": key, "now": now,
                                                          "exp": expires_at}))
         return cursor.rowcount == 1

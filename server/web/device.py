@@ -1,5 +1,6 @@
 """HTTP glue of the device protocol (docs/device-protocol.md): enrollment, pending requests,
-signed decisions, and the WebSocket (flask-sock) that pushes login requests.
+signed decisions, and the WebSocket that pushes login requests (ws_handshake.py, ws_transport.py:
+the view authenticates and prepares; the socket runs after Flask has answered).
 
 Every call after enrollment carries ``Authorization: Device <jws>``; the WebSocket may carry
 the same JWS as ``device_auth`` query parameter. A bad one is refused with 401 before the
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, g, jsonify, request
-from flask_sock import Sock
 from werkzeug.exceptions import NotImplemented as NotImplementedHttp
 
 from .. import jsonsafe, metrics
@@ -20,21 +20,21 @@ from ..devices.reports import report_request
 from ..devices.service import DeviceService
 from ..notify.websocket import DeviceSocket
 from ..storage.models import Device
+from . import ws_handshake, ws_transport
 from .context import current_provider
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("device", __name__, url_prefix="/device")
-sock = Sock()
 
-#: simple-websocket options: pings find dead peers; device messages are tiny.
-SOCKET_OPTIONS = {"ping_interval": 25, "max_message_size": 16 * 1024}
-RECEIVE_TIMEOUT = 60
+#: Largest message a device may send (protocol §5: close 1009 beyond it); its messages are tiny.
+MAX_MESSAGE_SIZE = 16 * 1024
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SOCK_SERVER_OPTIONS", dict(SOCKET_OPTIONS))
     app.register_blueprint(bp)
+    # Device sockets run after Flask has answered, outside its request context.
+    app.wsgi_app = ws_handshake.Upgrade(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def _service() -> DeviceService:
@@ -123,7 +123,7 @@ def authenticate_websocket():
     """Refuse a bad upgrade with HTTP 401, and a device already holding
     ``max_sockets_per_device`` sockets in this process with 429, before the handshake."""
     if request.endpoint == "device.websocket":
-        if not _can_upgrade(request.environ):
+        if ws_handshake.server_socket(request.environ) is None:
             # `ciba-provider run`: the HTTP server (granian) holds no WebSockets; a load
             # balancer must send /device/ws to the device address (docs/deployment.md).
             raise NotImplementedHttp("this address serves no WebSockets: route /device/ws to "
@@ -134,45 +134,100 @@ def authenticate_websocket():
         cap = p.settings.max_sockets_per_device
         if cap > 0 and len(p.hub.connections(g.device.user_id, g.device.id)) >= cap:
             raise TooManyRequests(f"this device already holds {cap} WebSocket connections; "
-                                  "close one first", retry_after=SOCKET_OPTIONS["ping_interval"])
-        # werkzeug's serve() times out idle request reads; an accepted socket is long-lived.
-        raw_socket = request.environ.get("werkzeug.socket")
-        if raw_socket is not None:
-            raw_socket.settimeout(None)
+                                  "close one first", retry_after=p.settings.ws_ping_interval)
 
 
-def _can_upgrade(environ: dict) -> bool:
-    """Whether this WSGI server hands its socket over (what simple-websocket looks for)."""
-    return any(k in environ for k in ("werkzeug.socket", "gunicorn.socket", "eventlet.input")) \
-        or environ.get("SERVER_SOFTWARE", "").startswith("gevent")
-
-
-@sock.route("/ws", bp=bp)
-def websocket(ws):
-    p = current_provider()
-    service: DeviceService = p.devices
-    device: Device = g.device
-    conn = DeviceSocket(ws, device.id, device.user_id)
-    p.hub.add(conn)
-    metrics.CONNECTED.inc()
+@bp.route("/ws", websocket=True)  # werkzeug routes only upgrade requests here (others: 400)
+def websocket():
+    """Accept the upgrade (RFC 6455 §4.2.2): join the hub and read the pending requests now, in
+    Flask's context; ``DeviceSession.start`` sends them and runs the socket afterwards."""
     try:
-        p.bus.start()
-        p.housekeeper.start()
-        if not service.is_active(device.id):  # revoked while connecting
-            conn.open([{"type": "device_revoked"}])
-            return
-        pending = service.pending(device)
-        conn.open([{"type": "hello", "device_id": device.id, "pending": len(pending)}]
-                  + [{"type": "login_request", "request": r} for r in reversed(pending)])
-        while not conn.closed:
-            raw = ws.receive(timeout=RECEIVE_TIMEOUT)
-            if raw is not None:
-                reply = answer_frame(raw, p.settings.json_max_depth)
-                if reply is not None:
-                    conn.send(reply)
-    finally:
-        p.hub.remove(conn)
+        headers = ws_handshake.upgrade_headers(request.environ)
+    except ws_handshake.HandshakeError as exc:
+        if exc.version_mismatch:  # RFC 6455 §4.2.2: 426 naming the version we speak
+            return _no_store(jsonify(error="invalid_request", error_description=str(exc)),
+                             426), {"Sec-WebSocket-Version": "13"}
+        raise InvalidRequest(str(exc)) from None
+    p = current_provider()
+    own = ws_transport.detachable(request.environ)  # gevent: no greenlet held per socket
+    socket_ = ws_transport.WebSocket(own or ws_handshake.server_socket(request.environ),
+                                     p.settings.ws_ping_interval, MAX_MESSAGE_SIZE)
+    session = DeviceSession(p, g.device, socket_, headers, detach=own is not None)
+    session.prepare()
+    request.environ[ws_handshake.ENVIRON_KEY] = session
+    return "", 101
+
+
+class DeviceSession:
+    """One device's socket from acceptance to its end (protocol §5): in the hub from before the
+    pending requests are read (events meanwhile are held by ``DeviceSocket``), ``hello`` first."""
+
+    def __init__(self, provider, device: Device, ws: ws_transport.WebSocket,
+                 headers: list[tuple[str, str]], detach: bool = False) -> None:
+        self.p = provider
+        self.detach = detach
+        self.conn = DeviceSocket(ws, device.id, device.user_id)
+        self.device = device
+        self.ws = ws
+        self.headers = headers
+        self.greeting: list[dict] = []
+        self.revoked = False
+
+    def prepare(self) -> None:
+        p, service = self.p, self.p.devices
+        p.hub.add(self.conn)
+        metrics.CONNECTED.inc()
+        try:
+            p.bus.start()
+            p.housekeeper.start()
+            if not service.is_active(self.device.id):  # revoked while connecting
+                self.greeting, self.revoked = [{"type": "device_revoked"}], True
+                return
+            pending = service.pending(self.device)
+            self.greeting = ([{"type": "hello", "device_id": self.device.id,
+                               "pending": len(pending)}]
+                             + [{"type": "login_request", "request": r}
+                                for r in reversed(pending)])
+        except BaseException:
+            self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """Leave the hub (the upgrade did not happen, or the socket ended)."""
+        self.p.hub.remove(self.conn)
         metrics.CONNECTED.dec()
+        if self.detach:  # our own duplicate of the connection
+            self.ws.sock.close()
+
+    def start(self) -> None:
+        """Send the 101 and the greeting, then serve frames until the socket ends (or, detached,
+        hand the socket to gevent's loop and return)."""
+        detached = False
+        try:
+            self.ws.cork(ws_handshake.switching_protocols(self.headers))
+            self.conn.open(self.greeting)
+            self.greeting = []
+            if self.revoked:
+                self.ws.close(1000, "device revoked")
+            self.ws.uncork()
+            if self.detach:
+                self.ws.detach(self._answer, on_end=self.abandon)
+                detached = True
+            else:
+                self.ws.run(self._answer)
+        except OSError:
+            pass  # the device went away during the greeting
+        except Exception:
+            log.exception("device socket %s failed", self.device.id[:8])
+        finally:
+            if not detached:
+                self.ws.hang_up()
+                self.abandon()
+
+    def _answer(self, raw: str | bytes) -> None:
+        reply = answer_frame(raw, self.p.settings.json_max_depth)
+        if reply is not None:
+            self.conn.send(reply)
 
 
 def answer_frame(raw: str | bytes, max_depth: int) -> dict | None:

@@ -139,6 +139,30 @@ def test_single_use_markers(db_app, clock):
         assert replay.use_once(s, "jti:a", now + 200, now + 61) is True
 
 
+def test_grouped_single_use_markers_under_concurrency(db_app, clock):
+    """Device connects record their jti through the group commit: of many concurrent uses of
+    one key exactly one wins, distinct keys all win, and an expired key is reusable once."""
+    import threading
+
+    provider = db_app.extensions["ciba"]
+    now = clock.now()
+    results: list[tuple[str, bool]] = []
+
+    def use(key: str) -> None:
+        results.append((key, replay.use_once_grouped(provider.db, key, now + 60, now)))
+
+    threads = [threading.Thread(target=use, args=(key,))
+               for key in ["jti:same"] * 8 + [f"jti:{i}" for i in range(8)]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(ok for key, ok in results if key == "jti:same") == [False] * 7 + [True]
+    assert all(ok for key, ok in results if key != "jti:same") and len(results) == 16
+    assert replay.use_once_grouped(provider.db, "jti:same", now + 200, now + 61) is True
+    assert replay.use_once_grouped(provider.db, "jti:same", now + 200, now + 61) is False
+
+
 @needs_postgres
 @pytest.mark.postgres
 @pytest.mark.slow
