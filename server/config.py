@@ -99,7 +99,7 @@ class Settings:
     max_pending_per_user: int = 10
     # Pending CIBA requests one client may have at once; more get 429 with Retry-After (0: no cap).
     max_pending_per_client: int = 1000
-    # WebSocket connections one device may hold at once, per provider process; the oldest is closed.
+    # WebSocket connections one device may hold at once, per provider process; the new socket is refused (429).
     max_sockets_per_device: int = 3
     # Seconds between the provider's pings on a device WebSocket; no pong by the next one: closed (1008).
     ws_ping_interval: int = 25
