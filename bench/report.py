@@ -93,7 +93,7 @@ def render(results: dict, names: list[str], metrics: list[str], args,
             for metric in metrics:
                 goal(f"{two} (whole machine) {LABELS[metric]} / peer",
                      ratio(two, "peer", metric), 1.0)
-                lines.append(f"  - 1 -> 2 processes, {LABELS[metric]}: "
+                lines.append(f"  - {one} -> {two} (1 -> 2 processes), {LABELS[metric]}: "
                              f"{fmt(ratio(two, one, metric), 2)}x")
     if "ours-sqlite-run" in names:  # the recommended one-host deployment (ciba-provider run)
         for metric in metrics:
