@@ -27,7 +27,10 @@ import targets as t
 ALL_TARGETS = ["peer", "floor", "ours-sqlite", "ours-pg", "ours-sqlite-w2", "ours-pg-w2",
                "ours-sqlite-run"]
 #: Also accepted: ``ours-sqlite-flask`` (and ``ours-pg-flask``): one process with the fast lane
-#: off (CIBA_FAST_LANE=false), every request through Flask's views.
+#: off (CIBA_FAST_LANE=false), every request through Flask's views; ``ours-sqlite-inline``: one
+#: process with SQLite's WAL checkpoints inside the commits (CIBA_SQLITE_CHECKPOINT_THREAD=false).
+VARIANTS = {"flask": {"CIBA_FAST_LANE": "false"},
+            "inline": {"CIBA_SQLITE_CHECKPOINT_THREAD": "false"}}
 METRICS = ["bc", "poll", "flows"]
 ANSWERED = {"bc": ["200"], "poll": ["400:authorization_pending", "400:slow_down"]}
 
@@ -70,21 +73,22 @@ def start(name: str, args, peer: Path, work: Path) -> t.Target:
     if name == "floor":
         return t.start_floor(args.server, work)
     _, db, *rest = name.split("-")
-    flask_only = "flask" in rest
-    rest = [part for part in rest if part != "flask"]
+    variants = [part for part in rest if part in VARIANTS]
+    env = {k: v for part in variants for k, v in VARIANTS[part].items()}
+    rest = [part for part in rest if part not in VARIANTS]
     launcher = rest == ["run"]  # docs/deployment.md's `ciba-provider run`, 2 HTTP processes
     workers = 2 if launcher else int(rest[0][1:]) if rest else 1
     instance = work / name
+    schema = f"{args.pg_schema}_{'run' if launcher else f'w{workers}'}"
     url = "" if db == "sqlite" else t.reset_postgres_schema(
-        args.postgres_url,
-        f"{args.pg_schema}_{'run' if launcher else f'w{workers}'}{'_flask' if flask_only else ''}")
+        args.postgres_url, schema + "".join("_" + v for v in variants))
     t.prepare_ours(instance, "http://127.0.0.1", url)
     if launcher:
         return t.start_ours_run(name, workers, instance, url, args.redis_url, work)
     # Several processes need the Redis bus for device events (docs/deployment.md).
     return t.start_ours(name, args.server, workers, instance, url,
                         args.redis_url if workers > 1 else "", work,
-                        {"CIBA_FAST_LANE": "false"} if flask_only else None)
+                        env or None)
 
 
 def run_metric(target: t.Target, metric: str, args, peer: Path, duration: int) -> dict | None:

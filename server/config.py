@@ -131,6 +131,8 @@ class Settings:
     report_delivery: bool = True
     # Serve POST /token (CIBA grant) and /bc-authorize in front of Flask, same protocol code (docs/performance.md).
     fast_lane: bool = True
+    # SQLite: WAL checkpoints (the copy into the database file and its fsyncs) on a thread of each serving process, not inside a request's commit (docs/performance.md).
+    sqlite_checkpoint_thread: bool = True
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -87,7 +87,7 @@ class Provider:
         self.issuer = (settings.issuer or "http://127.0.0.1:5000").rstrip("/")
         self.secret_key = settings.secret_key or _instance_secret(settings.instance_path)
         self.box = SecretBox(self.secret_key)
-        self.db = Database(settings.resolved_database_url)
+        self.db = Database(settings.resolved_database_url, settings.sqlite_checkpoint_thread)
         self.db.prepare(settings.db_auto_upgrade)
         self.scopes_supported = list(SCOPES) + [
             s for s in settings.api_scopes.split() if s not in SCOPES]

@@ -8,7 +8,6 @@ device. Registered on the authorization server (server.py); nothing here knows F
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING, Any, Mapping
 
 from joserfc import jwt
@@ -130,7 +129,7 @@ class BackchannelEndpoint(BackchannelAuthenticationEndpoint):
         now = p.clock.now()
         approval_token = new_id(32)
         row = ciba_requests.insert(
-            p.db, id=uuid.uuid4().hex, auth_req_id_hash=digest(auth_req_id),
+            p.db, id=ciba_requests.new_row_id(), auth_req_id_hash=digest(auth_req_id),
             device_request_id=new_id(24), client_id=client.client_id, user_id=user.id,
             scope=req.scope, acr_values=req.acr_values, binding_message=req.binding_message,
             authorization_details=json.dumps(req.authorization_details)

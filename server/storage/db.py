@@ -4,31 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, insert, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import migrate, versions
+from . import checkpoint, migrate, versions
 
 
 class Database:
     """Owns the engine; ``session()`` gives a unit of work that commits on success."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, checkpoint_thread: bool = False) -> None:
+        """``checkpoint_thread``: a SQLite file's WAL checkpoints on a thread of each process
+        instead of inside a commit (storage/checkpoint.py; for the serving processes)."""
         self.url = url
         kwargs: dict = {"future": True}
+        self.checkpointer: checkpoint.Checkpointer | None = None
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if checkpoint_thread:
+                    self.checkpointer = checkpoint.Checkpointer(path, self)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            if self.checkpointer is not None:
+                event.listen(self.engine, "connect",
+                             partial(checkpoint.on_connect, self.checkpointer))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Per-database helpers of the repositories (e.g. a group commit), made on first use.
         self.extras: dict[str, object] = {}
@@ -55,6 +64,8 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         reader = self.extras.pop("version_reader", None)  # versions.py: outside the pool
         if reader is not None:
             reader.close()
