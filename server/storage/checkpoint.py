@@ -50,28 +50,36 @@ class Checkpointer:
     def __init__(self, path: str, owner: Any) -> None:
         self.path = path
         self._owner = weakref.ref(owner)  # the thread ends when its Database is gone
-        self._pid = 0
-        self._stop = False
+        self._pid = 0  # the process whose thread runs (a thread does not survive a fork)
+        self._generation = 0  # a thread runs while this is the value it started with
         self.checkpoints = 0  # for tests and benchmarks
 
     def ensure(self) -> None:
-        """Called on each new connection: the thread of this process, started once (a thread
-        does not survive a fork)."""
-        if self._pid == os.getpid() or self._stop:
+        """Called on each new connection: this process's thread, started once (again after
+        ``stop``, when the engine makes connections anew)."""
+        if self._pid == os.getpid():
             return
         self._pid = os.getpid()
         start, sleep = _native()
-        start(self._run, (sleep,))
+        start(self._run, (sleep, self._generation))
 
     def stop(self) -> None:
-        self._stop = True
+        """The thread ends within ``INTERVAL`` (Database.dispose)."""
+        self._generation += 1
+        self._pid = 0
 
-    def _run(self, sleep: Callable[[float], None]) -> None:
+    def _running(self, pid: int, generation: int) -> bool:
+        return (self._generation == generation and self._pid == pid
+                and self._owner() is not None)
+
+    def _run(self, sleep: Callable[[float], None], generation: int) -> None:
         pid = os.getpid()
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            while not self._stop and self._pid == pid and self._owner() is not None:
+            while self._running(pid, generation):
                 sleep(INTERVAL)
+                if not self._running(pid, generation):
+                    break
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
