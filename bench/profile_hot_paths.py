@@ -2,7 +2,7 @@
 no load generator): microseconds per call and the share of own time by package.
 
     python bench/profile_hot_paths.py [--calls 2000] [--database-url URL] [--top 15]
-                                      [--no-fast-lane]
+                                      [--no-fast-lane] [--inline-checkpoints]
 
 The app is called straight through WSGI (an environ as a server hands it over), so the figures
 include Flask and werkzeug, or the fast lane (server/web/fast_lane.py; ``--no-fast-lane`` for
@@ -82,6 +82,9 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--no-fast-lane", action="store_true",
                     help="through Flask's views (CIBA_FAST_LANE=false) instead of the fast lane")
+    ap.add_argument("--inline-checkpoints", action="store_true",
+                    help="SQLite's WAL checkpoints inside the commits "
+                         "(CIBA_SQLITE_CHECKPOINT_THREAD=false)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ciba-profile-") as tmp:
         instance = Path(tmp) / "instance"
@@ -92,7 +95,8 @@ def main() -> int:
         app = create_app(Settings(instance_path=str(instance), issuer="http://op.bench",
                                   database_url=args.database_url, secret_key="bench-secret-key",
                                   max_pending_per_user=0, max_pending_per_client=0,
-                                  fast_lane=not args.no_fast_lane))
+                                  fast_lane=not args.no_fast_lane,
+                                  sqlite_checkpoint_thread=not args.inline_checkpoints))
         headers = {"Authorization": t.basic_auth(),
                    "Content-Type": "application/x-www-form-urlencoded"}
 
