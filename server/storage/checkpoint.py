@@ -25,6 +25,7 @@ import logging
 import os
 import sqlite3
 import sys
+import threading
 import time
 import weakref
 from typing import Any, Callable
@@ -53,20 +54,23 @@ class Checkpointer:
         self._pid = 0  # the process whose thread runs (a thread does not survive a fork)
         self._generation = 0  # a thread runs while this is the value it started with
         self.checkpoints = 0  # for tests and benchmarks
+        self._lock = threading.Lock()  # two threads' first connections at once (granian)
 
     def ensure(self) -> None:
         """Called on each new connection: this process's thread, started once (again after
         ``stop``, when the engine makes connections anew)."""
-        if self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
-        start, sleep = _native()
-        start(self._run, (sleep, self._generation))
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            start, sleep = _native()
+            start(self._run, (sleep, self._generation))
 
     def stop(self) -> None:
         """The thread ends within ``INTERVAL`` (Database.dispose)."""
-        self._generation += 1
-        self._pid = 0
+        with self._lock:
+            self._generation += 1
+            self._pid = 0
 
     def _running(self, pid: int, generation: int) -> bool:
         return (self._generation == generation and self._pid == pid
