@@ -132,7 +132,7 @@ class Settings:
     # Serve POST /token (CIBA grant) and /bc-authorize in front of Flask, same protocol code (docs/performance.md).
     fast_lane: bool = True
     # Serve GET /device/ws upgrades in front of Flask, same authentication and session (docs/performance.md).
-    device_lane: bool = False
+    device_lane: bool = True
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 
