@@ -107,6 +107,8 @@ def _token(environ: dict) -> str | None | bool:
     query = environ.get("QUERY_STRING", "")
     from_query = None
     if query:
+        if not query.isascii():  # werkzeug decodes raw bytes as UTF-8; parse_qsl would not
+            return False
         try:
             items = parse_qsl(query, keep_blank_values=True, strict_parsing=True,
                               errors="strict")

@@ -163,6 +163,8 @@ CASES = {
         r, auth(p), target="/device/ws?device_auth=junk"),
     "another query parameter (Flask's)": lambda p, r: upgrade(
         r, None, target="/device/ws?x=1&device_auth=" + p.auth("GET", "/device/ws")),
+    "a raw non-ASCII query (Flask's)": lambda p, r: upgrade(
+        r, auth(p), target="/device/ws?device_auth=\u00e9"),
     "a Cookie header (Flask's)": lambda p, r: upgrade(r, auth(p), Cookie="a=b"),
     "Connection: keep-alive, Upgrade": lambda p, r: upgrade(
         r, auth(p), Connection="keep-alive, Upgrade"),
