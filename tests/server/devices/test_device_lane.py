@@ -268,5 +268,6 @@ def test_the_lane_answers_upgrades_and_the_setting_turns_it_off(settings, clock,
         statuses = []
         app.wsgi_app(environ, lambda status, headers, exc=None: statuses.append(status))
         mine.close()
+        app.extensions["ciba"].housekeeper.stop()  # started by the accepted socket
         assert statuses == ["101 Switching Protocols"]
         assert reached == ([] if on else [1])
