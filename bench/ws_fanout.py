@@ -14,6 +14,9 @@ that user's devices (perf_counter is one clock for all processes on Linux).
 
 The soft open-file limit is raised to the hard limit here and in the provider (server/wsgi.py);
 the provider needs about one descriptor per device, each client process one per its devices.
+
+``--device lean`` plays the devices with bench/lean_device.py (same protocol, a third of the
+client CPU); ``CIBA_DEVICE_LANE=false`` in the environment measures the Flask path of /device/ws.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ def client_main(spec_path: str) -> int:
     monkey.patch_all()
     import gevent
     import gevent.lock
+    import gevent.socket
     import websocket
     from joserfc.jwk import ECKey
 
@@ -117,6 +121,8 @@ def client_main(spec_path: str) -> int:
             sys.stdout.flush()
 
     def run(entry: dict) -> None:
+        if spec["device"] == "lean":
+            return run_lean(entry)
         device = DeviceKey(spec["issuer"], key=ECKey.import_key(entry["jwk"]),
                            device_id=entry["device_id"])
         with connecting:  # at most ``concurrency`` handshakes in flight; sockets stay open
@@ -142,6 +148,22 @@ def client_main(spec_path: str) -> int:
             message = json.loads(raw)
             if message.get("type") == "login_request":
                 emit("ARR", message["request"]["binding_message"], at)
+
+    def run_lean(entry: dict) -> None:
+        from bench.lean_device import LeanDevice
+
+        device = LeanDevice(spec["issuer"], spec["url"], entry["jwk"], entry["device_id"])
+        with connecting:
+            try:
+                device.connect(gevent.socket, timeout=120)
+            except Exception as exc:
+                emit("FAIL", type(exc).__name__)
+                return
+        emit("UP", time.perf_counter())
+        device.sock.settimeout(None)
+        while (message := device.message()) is not None:
+            if message.get("type") == "login_request":
+                emit("ARR", message["request"]["binding_message"], time.perf_counter())
 
     sys.stdin.readline()  # GO
     greenlets = [gevent.spawn(run, entry) for entry in spec["devices"]]
@@ -192,6 +214,9 @@ def main() -> int:
     ap.add_argument("--connect-concurrency", type=int, default=500, help="per client process")
     ap.add_argument("--profile", metavar="FILE",
                     help="py-spy record the worker while devices connect (raw stacks to FILE)")
+    ap.add_argument("--device", choices=["app", "lean"], default="app",
+                    help="the client processes' device: joserfc + websocket-client as the app "
+                         "and the tests, or bench/lean_device.py (same protocol, less CPU)")
     ap.add_argument("--client", help=argparse.SUPPRESS)
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -215,7 +240,9 @@ def main() -> int:
         for d in devices:
             per_user[d["username"]] = per_user.get(d["username"], 0) + 1
         print(f"setup: {len(per_user)} users, {len(devices)} devices in "
-              f"{time.perf_counter() - t:.1f} s; open-file limit {hard}", flush=True)
+              f"{time.perf_counter() - t:.1f} s; open-file limit {hard}; devices: {args.device}; "
+              f"device lane (CIBA_DEVICE_LANE): {os.environ.get('CIBA_DEVICE_LANE', 'true')}",
+              flush=True)
         with op:
             worker = worker_pid(op.process.proc.pid)
             requests.get(op.url("/.well-known/openid-configuration"), timeout=10)
@@ -226,6 +253,7 @@ def main() -> int:
                 spec = Path(tmp) / f"client{i}.json"
                 spec.write_text(json.dumps({"issuer": op.issuer, "url": ws_url,
                                             "concurrency": args.connect_concurrency,
+                                            "device": args.device,
                                             "devices": devices[i::args.clients]}))
                 clients.append(Client(spec))
             time.sleep(3)  # let the client processes import and get ready

@@ -133,6 +133,8 @@ class Settings:
     fast_lane: bool = True
     # SQLite: WAL checkpoints (the copy into the database file and its fsyncs) on a thread of each serving process, not inside a request's commit (docs/performance.md).
     sqlite_checkpoint_thread: bool = True
+    # Serve GET /device/ws upgrades in front of Flask, same authentication and session (docs/performance.md).
+    device_lane: bool = True
     # Extra values for tests and embedding; not read from the environment.
     extra: dict[str, Any] = field(default_factory=dict)
 
