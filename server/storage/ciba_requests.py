@@ -174,6 +174,25 @@ def mark_exchanged(s: Session, request_id: str) -> bool:
     return s.connection().execute(_EXCHANGE, {"rid": request_id}).rowcount == 1
 
 
+_EXCHANGE_PREPARED = prepared.Prepared(_EXCHANGE)
+
+
+def exchange(db: Database, request_id: str,
+             *then: tuple[prepared.Prepared, dict]) -> bool:
+    """``mark_exchanged`` and the INSERTs ``then`` (the token record, its audit record) in one
+    short transaction of prepared statements, one commit (the token endpoint's hot path).
+    False, with nothing written, when another caller used the request first: the conditional
+    UPDATE (status approved) lets exactly one win, on SQLite (one writer at a time) and on
+    PostgreSQL (the loser waits for the row lock, then finds the status changed)."""
+    with prepared.raw(db.engine, commit=True) as cursor:
+        cursor.execute(*_EXCHANGE_PREPARED.args(db.engine, {"rid": request_id}))
+        if cursor.rowcount != 1:
+            return False  # commits an empty transaction
+        for statement, params in then:
+            cursor.execute(*statement.args(db.engine, params))
+    return True
+
+
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:
     return list(s.scalars(select(CibaRequest).where(
         CibaRequest.status == "pending", CibaRequest.expires_at <= now).limit(limit)))
