@@ -20,6 +20,8 @@ _INSERT_PREPARED = prepared.Prepared(sql_insert(_TABLE).values(
 _COLUMNS = [c.key for c in _TABLE.columns]
 _BY_HASH = prepared.Prepared(select(*_TABLE.columns).where(
     _TABLE.c.auth_req_id_hash == bindparam("h")))
+_BY_DEVICE_REQUEST_ID = prepared.Prepared(select(*_TABLE.columns).where(
+    _TABLE.c.device_request_id == bindparam("d")))
 _PENDING = prepared.Prepared(select(*_TABLE.columns).where(
     _TABLE.c.user_id == bindparam("u"), _TABLE.c.status == "pending",
     _TABLE.c.expires_at > bindparam("now")).order_by(_TABLE.c.created_at.desc()))
@@ -59,6 +61,12 @@ def insert(db: Database, **values) -> SimpleNamespace:
 def find_by_hash(db: Database, auth_req_id_hash: str) -> SimpleNamespace | None:
     """The request for a token poll, read-only: one indexed read, no lock, no write."""
     rows = _fetch(db, _BY_HASH, {"h": auth_req_id_hash})
+    return rows[0] if rows else None
+
+
+def find_by_device_request_id(db: Database, device_request_id: str) -> SimpleNamespace | None:
+    """The request a device names (its request_id), read-only: one indexed read, no session."""
+    rows = _fetch(db, _BY_DEVICE_REQUEST_ID, {"d": device_request_id})
     return rows[0] if rows else None
 
 
