@@ -2,7 +2,7 @@
 no load generator): microseconds per call and the share of own time by package.
 
     python bench/profile_hot_paths.py [--calls 2000] [--database-url URL] [--top 15]
-                                      [--no-fast-lane] [--inline-checkpoints]
+                                      [--no-fast-lane] [--inline-checkpoints] [--flows]
 
 The app is called straight through WSGI (an environ as a server hands it over), so the figures
 include Flask and werkzeug, or the fast lane (server/web/fast_lane.py; ``--no-fast-lane`` for
@@ -12,6 +12,11 @@ the real server; this script gives the numbers for docs/performance.md.
 The pending caps are off for those loops (they pile requests on one user, targets.NO_CAPS); the
 last figures are what the caps' two counts add to each bc-authorize: with few pending requests,
 and with the user at 9 and the client at 999, just under the default caps.
+
+``--flows``: full flows instead (bc-authorize, approval through /testing/ciba-approval as the
+side-by-side benchmark does, token exchange): µs of CPU per step (the least of five rounds of
+``--calls`` flows), then each step's own profile; and the decision alone (``decisions.decide``,
+where the device protocol's approval ends too). ``--calls 300`` is plenty.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import pstats
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -85,6 +91,9 @@ def main() -> int:
     ap.add_argument("--inline-checkpoints", action="store_true",
                     help="SQLite's WAL checkpoints inside the commits "
                          "(CIBA_SQLITE_CHECKPOINT_THREAD=false)")
+    ap.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative")
+    ap.add_argument("--flows", action="store_true",
+                    help="full flows (bc-authorize, approval, token) per step instead")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ciba-profile-") as tmp:
         instance = Path(tmp) / "instance"
@@ -96,9 +105,13 @@ def main() -> int:
                                   database_url=args.database_url, secret_key="bench-secret-key",
                                   max_pending_per_user=0, max_pending_per_client=0,
                                   fast_lane=not args.no_fast_lane,
-                                  sqlite_checkpoint_thread=not args.inline_checkpoints))
+                                  sqlite_checkpoint_thread=not args.inline_checkpoints,
+                                  automated_approval_token=t.APPROVAL_TOKEN))
         headers = {"Authorization": t.basic_auth(),
                    "Content-Type": "application/x-www-form-urlencoded"}
+        if args.flows:
+            flows(app, headers, args.calls, args.top, args.sort)
+            return 0
 
         def bc():
             status, body = wsgi_post(app, "/bc-authorize", t.BC_BODY, headers)
@@ -138,9 +151,87 @@ def main() -> int:
             print("own time by package: " + ", ".join(
                 f"{g} {s:.0%}" for g, s in shares(stats) if s >= 0.01))
             print()
-            stats.sort_stats("tottime").print_stats(args.top)
+            stats.sort_stats(args.sort).print_stats(args.top)
         caps_cost(app.extensions["ciba"], args.calls)
     return 0
+
+
+def flows(app, headers: dict, calls: int, top: int, sort: str = "tottime",
+          rounds: int = 5) -> None:
+    """µs per step of a full flow (CPU time of this process, the least of ``rounds`` rounds
+    of ``calls`` flows: other work on a shared machine inflates wall time, not this), each
+    step's profile, and the decision alone."""
+    from urllib.parse import urlencode
+
+    approver = {"Authorization": "Bearer " + t.APPROVAL_TOKEN,
+                "Content-Type": "application/x-www-form-urlencoded"}
+    steps = ("bc-authorize", "approval", "token")
+    spent = dict.fromkeys(steps, 0.0)
+    profilers = {step: cProfile.Profile() for step in steps}
+
+    def step(name, path, body, hdrs, profile):
+        started = time.process_time()
+        if profile:
+            profilers[name].enable()
+        status, answer = wsgi_post(app, path, body, hdrs)
+        if profile:
+            profilers[name].disable()
+        spent[name] += time.process_time() - started
+        assert status == 200, answer
+        return answer
+
+    def flow(profile=False):
+        rid = json.loads(step("bc-authorize", "/bc-authorize", t.BC_BODY, headers, profile)
+                         )["auth_req_id"]
+        step("approval", "/testing/ciba-approval",
+             urlencode({"auth_req_id": rid, "action": "allow"}), approver, profile)
+        step("token", "/token", urlencode({"grant_type": "urn:openid:params:grant-type:ciba",
+                                           "auth_req_id": rid}), headers, profile)
+
+    for _ in range(200):
+        flow()  # warm
+    least = dict.fromkeys(steps, float("inf"))
+    for _ in range(rounds):
+        spent.update(dict.fromkeys(steps, 0.0))
+        for _ in range(calls):
+            flow()
+        least = {s: min(least[s], spent[s] / calls * 1e6) for s in steps}
+    total = sum(least.values())
+    print(f"\n## full flow: {total:.0f} µs of CPU ({1e6 / total:.0f} flows/s on one core, "
+          "in-process): " + ", ".join(f"{s} {least[s]:.0f} µs" for s in steps))
+    for _ in range(calls):
+        flow(profile=True)
+    for name in steps:
+        stats = pstats.Stats(profilers[name])
+        print(f"\n## {name} (profiled)\n\nown time by package: " + ", ".join(
+            f"{g} {s:.0%}" for g, s in shares(stats) if s >= 0.01) + "\n")
+        stats.sort_stats(sort).print_stats(top)
+    decision_alone(app.extensions["ciba"], calls)
+
+
+def decision_alone(provider, calls: int) -> None:
+    """µs of decisions.decide (the decision transaction with its audit record) on pending
+    requests: what every approval path (device, console, conformance hook) ends in."""
+    from server.oauth.decisions import Outcome, decide
+    from server.storage import ciba_requests
+
+    now = provider.clock.now()
+    alice = provider.find_user("alice")
+    ids = []
+    for _ in range(calls):
+        rid = uuid.uuid4().hex
+        ciba_requests.insert(
+            provider.db, id=rid, auth_req_id_hash=uuid.uuid4().hex * 2,
+            device_request_id=uuid.uuid4().hex, client_id=t.CLIENT_ID, user_id=alice.id,
+            scope="openid", delivery_mode="poll", created_at=now, expires_at=now + 300,
+            interval=5, approval_token_hash=uuid.uuid4().hex, status="pending")
+        ids.append(rid)
+    started = time.process_time()
+    for rid in ids:
+        assert decide(provider, rid, True, "device:bench") is Outcome.APPROVED
+    per_call = (time.process_time() - started) / calls * 1e6
+    print(f"\n## decisions.decide alone (approve, poll client): {per_call:.0f} µs of CPU per "
+          "call")
 
 
 def caps_cost(provider, calls: int) -> None:

@@ -26,7 +26,7 @@ from ..notify.websocket import WebSocketChannel
 from ..oauth.decisions import Outcome, decide, state_of
 from ..security import digest, new_id
 from ..storage import ciba_requests, counters, devices as device_repo, replay, users
-from ..storage.models import CibaRequest, Device, User
+from ..storage.models import Device, User
 from . import payloads, proofs, user_codes
 from .last_seen import LastSeen
 from .errors import AlreadyDecided, Expired, InvalidCode, InvalidRequest, InvalidToken, NotFound, \
@@ -196,16 +196,17 @@ class DeviceService:
                 for r in rows]
 
     def request(self, device: Device, request_id: str) -> dict:
-        with self.p.db.session() as s:
-            req = self._own_request(s, device, request_id)
-            state = state_of(req, self._now)
-            status = "approved" if state == "exchanged" else state
-            return payloads.from_row(req, self.p.directory.client(req.client_id), status,
-                                     self.p.describe_scope)
+        req = self._own_request(device, request_id)
+        state = state_of(req, self._now)
+        status = "approved" if state == "exchanged" else state
+        return payloads.from_row(req, self.p.directory.client(req.client_id), status,
+                                 self.p.describe_scope)
 
-    @staticmethod
-    def _own_request(s, device: Device, request_id: str) -> CibaRequest:
-        req = ciba_requests.by_device_request_id(s, request_id) if request_id else None
+    def _own_request(self, device: Device, request_id: str):
+        """The request (a read-only row: one prepared read, no session), if it is for this
+        device's user."""
+        req = ciba_requests.find_by_device_request_id(self.p.db, request_id) \
+            if request_id else None
         if req is None or req.user_id != device.user_id:
             raise NotFound("no such request for this device's user")
         return req
@@ -216,9 +217,7 @@ class DeviceService:
             raise InvalidRequest('the body must be {"decision": "<decision jws>"}')
         now = self._now
         skew = self.p.settings.clock_skew
-        with self.p.db.session() as s:
-            req = self._own_request(s, device, request_id)
-            s.expunge(req)
+        req = self._own_request(device, request_id)
         claims = proofs.verify(body["decision"], device.public_jwk, proofs.DECISION_TYP,
                                device.id).claims
         proofs.check_common(claims, device.id, self.p.issuer, now, skew)
@@ -229,10 +228,9 @@ class DeviceService:
         if state != "pending":
             raise AlreadyDecided("the request was decided before",
                                  status={"exchanged": "approved"}.get(state, state))
-        with self.p.db.session() as s:
-            if not replay.use_once(s, f"device_jti:{device.id}:{claims['jti']}",
-                                   claims["iat"] + skew + 1, now):
-                raise InvalidToken("jti was already used")
+        if not replay.use_once_grouped(self.p.db, f"device_jti:{device.id}:{claims['jti']}",
+                                       claims["iat"] + skew + 1, now):
+            raise InvalidToken("jti was already used")
         outcome = decide(self.p, req.id, approve, f"device:{device.id}")
         if outcome in (Outcome.APPROVED, Outcome.DENIED):
             log.info("request %s %s by device %s", req.id[:8], outcome.value, device.id[:8])

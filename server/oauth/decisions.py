@@ -12,8 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..storage import ciba_requests, outbox as outbox_repo, replay
-from ..storage.db import insert_now
+from ..storage import audit as audit_repo, ciba_requests, outbox as outbox_repo, prepared, replay
 from ..storage.models import CibaRequest
 from . import delivery
 
@@ -70,16 +69,16 @@ def cancel(provider: "ProviderCore", request_id: str, cancelled_by: str,
 
 def _recorded(provider: "ProviderCore",
               actor: str) -> Callable[[Connection, SimpleNamespace], None]:
-    """What commits with a decision, in its transaction: the audit record (one Core INSERT),
+    """What commits with a decision, in its transaction: the audit record (one prepared INSERT),
     and for ping and push clients the notification (issue 10's outbox), so a crash can lose
     neither."""
     def record(conn: Connection, req: SimpleNamespace) -> None:
         now = req.decided_at
         # A cancelled request with an auth_time was approved first: its client withdrew it.
         withdrawn = req.status == "cancelled" and req.auth_time is not None
-        insert_now(conn, audit.entry(f"request_{req.status}", actor, now, user_id=req.user_id,
-                                     client_id=req.client_id, request=req.id,
-                                     **({"approval_withdrawn": True} if withdrawn else {})))
+        prepared.run(conn, (audit_repo.INSERT, audit.values(
+            f"request_{req.status}", actor, now, user_id=req.user_id, client_id=req.client_id,
+            request=req.id, **({"approval_withdrawn": True} if withdrawn else {}))))
         if withdrawn:
             # The approval's ping or push (its tokens not made yet) must never go out now.
             outbox_repo.withdraw(conn, req.id)

@@ -87,12 +87,11 @@ class CibaGrant(ciba_core.CibaGrant):
                       scope=req.scope, auth_time=req.auth_time, acr=_first_acr(req.acr_values),
                       x5t_s256=self.request.x5t_s256)
         token, records = p.tokens.build(grant, client)
-        # CIBA §11: single use. The exchange, the token record and its audit commit together; a
-        # concurrent poll that lost the race gets invalid_grant and its tokens are dropped.
-        with p.db.session() as s:
-            if not ciba_requests.mark_exchanged(s, req.id):
-                raise errors.InvalidGrantError("auth_req_id was already used")
-            p.tokens.store(s, records)
+        # CIBA §11: single use. The exchange, the token record and its audit commit together
+        # (one transaction of prepared statements); a concurrent poll that lost the race gets
+        # invalid_grant and its tokens are dropped.
+        if not ciba_requests.exchange(p.db, req.id, *records.steps()):
+            raise errors.InvalidGrantError("auth_req_id was already used")
         return token
 
 

@@ -18,16 +18,26 @@ from .. import audit, jsonsafe
 from ..clock import Clock
 from ..config import Settings
 from ..security import digest, new_id
-from ..storage import Database, tokens as token_repo
-from ..storage.db import insert_now
-from ..storage.models import AuditEvent, Token, User
+from ..storage import Database, audit as audit_repo, prepared, tokens as token_repo
+from ..storage.models import Token, User
+from . import jws_sign
 from .clients import RegisteredClient
 from .keys import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"
+ID_TOKEN_TYP = "JWT"  # the typ joserfc's jwt.encode wrote before jws_sign (kept unchanged)
 
-#: What a token response leaves to store: its token record and its audit record.
-Records = tuple[Token, AuditEvent]
+
+@dataclass
+class Records:
+    """What a token response leaves to store: its token record and its audit record, as
+    column values for the prepared INSERTs (storage.tokens.INSERT, storage.audit.INSERT)."""
+
+    token: dict
+    audit: dict
+
+    def steps(self) -> tuple[tuple[prepared.Prepared, dict], ...]:
+        return (token_repo.INSERT, self.token), (audit_repo.INSERT, self.audit)
 
 
 @dataclass
@@ -68,8 +78,9 @@ class TokenIssuer:
     @staticmethod
     def store(s: Session, records: Records) -> None:
         """Write what ``build`` made in the caller's transaction: the token record and its
-        audit record, by two Core INSERTs (no unit of work: the token endpoint is a hot path)."""
-        insert_now(s.connection(), *records)
+        audit record, by two prepared INSERTs (no unit of work: the token endpoint is a hot
+        path)."""
+        prepared.run(s.connection(), *records.steps())
 
     def build(self, grant: Grant, client: RegisteredClient, include_id_token: bool = True,
               event: str = "token_issued") -> tuple[dict, Records]:
@@ -87,16 +98,15 @@ class TokenIssuer:
             at_alg = id_token_alg if id_token_alg in ("PS256", "ES256") else "PS256"
         # RFC 9068 §2.2: sub is the user, or the client itself when no user is involved.
         subject = grant.user.id if grant.user is not None else grant.client_id
-        access_token = jwt.encode(
-            {"alg": at_alg, "typ": ACCESS_TOKEN_TYP, "kid": self._kid(at_alg)},
+        access_token = jws_sign.sign(
+            self.keys.signing_key(at_alg), at_alg, ACCESS_TOKEN_TYP,
             {"iss": self.issuer, "sub": subject, "aud": self.audience,
              "client_id": grant.client_id, "iat": now, "exp": now + self.settings.access_token_lifetime,
              "jti": jti, "scope": grant.scope,
              **({"auth_time": int(grant.auth_time)} if grant.auth_time else {}),
              **({"acr": grant.acr} if grant.acr else {}),
              # RFC 8705 §3.1: the confirmation claim of a certificate-bound access token.
-             **({"cnf": {"x5t#S256": grant.x5t_s256}} if grant.x5t_s256 else {})},
-            self.keys.signing_key(at_alg), algorithms=[at_alg])
+             **({"cnf": {"x5t#S256": grant.x5t_s256}} if grant.x5t_s256 else {})})
         response: dict = {"access_token": access_token, "token_type": "Bearer",
                           "expires_in": self.settings.access_token_lifetime, "scope": grant.scope}
         refresh_token = None
@@ -107,20 +117,21 @@ class TokenIssuer:
         if include_id_token and grant.user is not None and "openid" in grant.scope.split():
             response["id_token"] = self._id_token(grant, now, id_token_alg, access_token,
                                                   refresh_token)
-        record = Token(
-            id=uuid.uuid4().hex, grant_id=grant.grant_id, client_id=grant.client_id,
-            user_id=grant.user.id if grant.user is not None else None, scope=grant.scope,
-            access_jti=jti,
-            access_expires_at=now + self.settings.access_token_lifetime,
-            refresh_token_hash=digest(refresh_token) if refresh_token else None,
-            refresh_expires_at=(now + self.settings.refresh_token_lifetime)
+        record = {
+            "id": uuid.uuid4().hex, "grant_id": grant.grant_id, "client_id": grant.client_id,
+            "user_id": grant.user.id if grant.user is not None else None, "scope": grant.scope,
+            "access_jti": jti,
+            "access_expires_at": now + self.settings.access_token_lifetime,
+            "refresh_token_hash": digest(refresh_token) if refresh_token else None,
+            "refresh_expires_at": (now + self.settings.refresh_token_lifetime)
             if refresh_token else None,
-            auth_time=grant.auth_time, acr=grant.acr, created_at=now)
+            "revoked": False, "rotated": False,
+            "auth_time": grant.auth_time, "acr": grant.acr, "created_at": now}
         # One audit record per issue, client_credentials included (no user then).
-        entry = audit.entry(event, "client:" + grant.client_id, now,
-                            user_id=grant.user.id if grant.user is not None else None,
-                            client_id=grant.client_id, grant=grant.grant_id, scope=grant.scope)
-        return response, (record, entry)
+        entry = audit.values(event, "client:" + grant.client_id, now,
+                             user_id=grant.user.id if grant.user is not None else None,
+                             client_id=grant.client_id, grant=grant.grant_id, scope=grant.scope)
+        return response, Records(record, entry)
 
     def _id_token(self, grant: Grant, now: int, alg: str, access_token: str,
                   refresh_token: str | None) -> str:
@@ -136,12 +147,7 @@ class TokenIssuer:
             claims["urn:openid:params:jwt:claim:auth_req_id"] = grant.auth_req_id
             if refresh_token:
                 claims["urn:openid:params:jwt:claim:rt_hash"] = _half_hash(refresh_token, alg)
-        # An explicit list: joserfc refuses PS256 by default ("not recommended").
-        return jwt.encode({"alg": alg, "kid": self._kid(alg)}, claims, self.keys.signing_key(alg),
-                          algorithms=[alg])
-
-    def _kid(self, alg: str) -> str:
-        return self.keys.signing_key(alg).kid
+        return jws_sign.sign(self.keys.signing_key(alg), alg, ID_TOKEN_TYP, claims)
 
     def verify_access_token(self, token: str) -> tuple[dict, Token] | None:
         """Claims and record of a valid, unexpired, unrevoked access token of ours; else None."""

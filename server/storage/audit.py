@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import prepared
 from .models import AuditEvent, User
+
+#: One audit row by a prepared statement (the hot paths: decisions, token issuance), in the
+#: caller's transaction; its id comes from the database.
+INSERT = prepared.inserting(AuditEvent.__table__, skip=("id",))
 
 
 @dataclass

@@ -22,6 +22,8 @@ _INSERT_PREPARED = prepared.Prepared(sql_insert(_TABLE).values(
 _COLUMNS = [c.key for c in _TABLE.columns]
 _BY_HASH = prepared.Prepared(select(*_TABLE.columns).where(
     _TABLE.c.auth_req_id_hash == bindparam("h")))
+_BY_DEVICE_REQUEST_ID = prepared.Prepared(select(*_TABLE.columns).where(
+    _TABLE.c.device_request_id == bindparam("d")))
 _PENDING = prepared.Prepared(select(*_TABLE.columns).where(
     _TABLE.c.user_id == bindparam("u"), _TABLE.c.status == "pending",
     _TABLE.c.expires_at > bindparam("now")).order_by(_TABLE.c.created_at.desc()))
@@ -71,6 +73,12 @@ def insert(db: Database, **values) -> SimpleNamespace:
 def find_by_hash(db: Database, auth_req_id_hash: str) -> SimpleNamespace | None:
     """The request for a token poll, read-only: one indexed read, no lock, no write."""
     rows = _fetch(db, _BY_HASH, {"h": auth_req_id_hash})
+    return rows[0] if rows else None
+
+
+def find_by_device_request_id(db: Database, device_request_id: str) -> SimpleNamespace | None:
+    """The request a device names (its request_id), read-only: one indexed read, no session."""
+    rows = _fetch(db, _BY_DEVICE_REQUEST_ID, {"d": device_request_id})
     return rows[0] if rows else None
 
 
@@ -142,6 +150,8 @@ _DECIDE = update(_TABLE).where(
 _READ_ROW = select(*_TABLE.columns).where(_TABLE.c.id == bindparam("rid"))
 _EXCHANGE = update(_TABLE).where(_TABLE.c.id == bindparam("rid"),
                                  _TABLE.c.status == "approved").values(status="exchanged")
+_DECIDE_PREPARED = prepared.Prepared(_DECIDE)
+_READ_ROW_PREPARED = prepared.Prepared(_READ_ROW)
 
 
 def _decision(request_id: str, status: str, decided_by: str, now: float) -> dict:
@@ -169,12 +179,21 @@ def finish(db: Database, request_id: str, status: str, decided_by: str, now: flo
     ``withdraw_approved`` (status "cancelled" only): an approved request whose tokens were not
     fetched yet is cancelled too; the token exchange (``mark_exchanged``) and this UPDATE both
     require status approved, so exactly one of them wins."""
-    with db.engine.begin() as conn:
-        done = conn.execute(_DECIDE, _decision(request_id, status, decided_by, now)
-                            ).rowcount == 1
-        if not done and withdraw_approved and status == "cancelled":
-            done = conn.execute(_withdrawal(request_id, decided_by, now)).rowcount == 1
-        found = conn.execute(_READ_ROW, {"rid": request_id}).first()
+    engine = db.engine
+    with engine.begin() as conn:
+        # The decision and its read-back by prepared statements on the DBAPI connection (in
+        # this transaction): SQLAlchemy's per-execution work cost more than the statements.
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(*_DECIDE_PREPARED.args(
+                engine, _decision(request_id, status, decided_by, now)))
+            done = cursor.rowcount == 1
+            if not done and withdraw_approved and status == "cancelled":
+                done = conn.execute(_withdrawal(request_id, decided_by, now)).rowcount == 1
+            cursor.execute(*_READ_ROW_PREPARED.args(engine, {"rid": request_id}))
+            found = cursor.fetchone()
+        finally:
+            cursor.close()
         row = SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
         if done and then is not None:
             then(conn, row)
@@ -184,6 +203,25 @@ def finish(db: Database, request_id: str, status: str, decided_by: str, now: flo
 def mark_exchanged(s: Session, request_id: str) -> bool:
     """Single use of an approved auth_req_id (CIBA §11): only one caller wins."""
     return s.connection().execute(_EXCHANGE, {"rid": request_id}).rowcount == 1
+
+
+_EXCHANGE_PREPARED = prepared.Prepared(_EXCHANGE)
+
+
+def exchange(db: Database, request_id: str,
+             *then: tuple[prepared.Prepared, dict]) -> bool:
+    """``mark_exchanged`` and the INSERTs ``then`` (the token record, its audit record) in one
+    short transaction of prepared statements, one commit (the token endpoint's hot path).
+    False, with nothing written, when another caller used the request first: the conditional
+    UPDATE (status approved) lets exactly one win, on SQLite (one writer at a time) and on
+    PostgreSQL (the loser waits for the row lock, then finds the status changed)."""
+    with prepared.raw(db.engine, commit=True) as cursor:
+        cursor.execute(*_EXCHANGE_PREPARED.args(db.engine, {"rid": request_id}))
+        if cursor.rowcount != 1:
+            return False  # commits an empty transaction
+        for statement, params in then:
+            cursor.execute(*statement.args(db.engine, params))
+    return True
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:

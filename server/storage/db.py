@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, insert, inspect
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import checkpoint, migrate, versions
@@ -70,19 +70,6 @@ class Database:
         if reader is not None:
             reader.close()
         self.engine.dispose()
-
-
-def insert_now(connection: Connection, *rows: object) -> None:
-    """INSERT new ORM objects at once by Core statements on the caller's connection (and so in
-    its transaction), without a session's unit of work: for the rows the hot paths add beside
-    their main write (an audit record, a token record). Only attributes that were set are sent,
-    so column defaults apply to the others. Not for users, clients or devices (no directory
-    version bump here)."""
-    for row in rows:
-        table = row.__table__  # type: ignore[attr-defined]
-        state = inspect(row).dict
-        connection.execute(insert(table), {c.key: state[c.key] for c in table.columns
-                                           if c.key in state})
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, bindparam, insert
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ClauseElement
 
 
@@ -37,6 +38,27 @@ class Prepared:
         if positional:
             return sql, tuple(params[k] for k in order)
         return sql, {k: params[k] for k in order}
+
+
+def inserting(table: Table, skip: tuple[str, ...] = ()) -> Prepared:
+    """An INSERT of one row of ``table`` with every column (but ``skip``) bound by its name:
+    callers pass whole rows, defaults included."""
+    return Prepared(insert(table).values({c.key: bindparam(c.key) for c in table.columns
+                                          if c.key not in skip}))
+
+
+def run(connection: Connection, *steps: tuple[Prepared, dict[str, Any]]) -> list[int]:
+    """Run prepared statements on the DBAPI connection under ``connection`` (so in its
+    transaction, beside the Core or ORM statements run there); their row counts."""
+    cursor = connection.connection.cursor()
+    try:
+        counts = []
+        for statement, params in steps:
+            cursor.execute(*statement.args(connection.engine, params))
+            counts.append(cursor.rowcount)
+        return counts
+    finally:
+        cursor.close()
 
 
 @contextmanager

@@ -5,7 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from . import prepared
 from .models import Token
+
+#: One token record by a prepared statement (the token endpoint), in the caller's transaction.
+INSERT = prepared.inserting(Token.__table__)
 
 
 def add(s: Session, token: Token) -> Token:

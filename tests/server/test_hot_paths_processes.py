@@ -75,10 +75,16 @@ def test_answered_requests_survive_kill_9_and_a_restart(tmp_path):
         assert error_of(poll(op.url(), auth, pending)) == "authorization_pending"
         tokens = poll(op.url(), auth, approved)
         assert tokens.status_code == 200 and tokens.json()["access_token"]
+        op.process.kill()  # the exchange, its token record and audit row: committed before 200
+    with op:
+        introspected = requests.post(op.url() + "/introspect", auth=auth, timeout=30,
+                                     data={"token": tokens.json()["access_token"]}).json()
+        assert introspected["active"] is True  # its token record survived (RFC 7662 §2.2)
+        assert error_of(poll(op.url(), auth, approved)) == "invalid_grant"  # used once
         op.stop()  # a plain restart too
     with op:
         assert error_of(poll(op.url(), auth, pending)) in ("authorization_pending", "slow_down")
-        assert error_of(poll(op.url(), auth, approved)) == "invalid_grant"  # used once
+        assert error_of(poll(op.url(), auth, approved)) == "invalid_grant"
 
 
 def test_two_processes_share_slow_down_write_nothing_on_polls_and_exchange_once(

@@ -125,6 +125,12 @@ def test_concurrent_exchange_gives_tokens_once(setup):
     for t in threads:
         t.join(30)
     assert sorted(results) == [200, 400, 400, 400]
+    # One token record and one token_issued audit row: the losers wrote nothing.
+    from server.storage.models import AuditEvent, CibaRequest, Token
+    with provider.db.session() as s:
+        request_id = s.query(CibaRequest.id).one()[0]
+        assert s.query(Token).filter_by(grant_id=request_id).count() == 1
+        assert s.query(AuditEvent).filter_by(event="token_issued").count() == 1
 
 
 def test_single_use_markers(db_app, clock):
