@@ -31,7 +31,10 @@ def decode_image(image: Image.Image) -> str:
     except ImportError:
         raise NoQRCode("This build cannot read QR codes (zxing-cpp is missing): paste the "
                        "enrollment link instead.") from None
-    for result in zxingcpp.read_barcodes(image.convert("RGB")):
+    # QR codes only, as the camera path reads them (core/frames.py): another format's false
+    # positive must not be taken for the enrollment link.
+    qr_only = zxingcpp.BarcodeFormat.QRCode
+    for result in zxingcpp.read_barcodes(image.convert("RGB"), formats=qr_only):
         if result.valid and result.text:
             return result.text
     raise NoQRCode("No QR code found in this image.")

@@ -50,9 +50,11 @@ def qr_from_enroll_page(session: requests.Session, op: ProviderProcess) -> str:
     page = session.get(op.url("/account/devices/enroll"), timeout=10).text
     data_uri = re.search(r'id="enroll-qr" src="data:image/png;base64,([^"]+)"', page).group(1)
     image = Image.open(io.BytesIO(base64.b64decode(data_uri)))
-    [barcode] = zxingcpp.read_barcodes(image)
-    assert barcode.text in html.unescape(page)  # the same content, as a link to copy
-    return barcode.text
+    # A QR code, as a phone's scanner reads it (all formats let zxing report a stray 1D
+    # pattern inside the code now and then: one such flake was seen).
+    [text] = {b.text for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)}
+    assert text in html.unescape(page)  # the same content, as a link to copy
+    return text
 
 
 class Phone(DeviceKey):
