@@ -120,10 +120,26 @@ def prepare_peer(peer_dir: Path, cache_dir: Path) -> Path:
 
 
 def start_peer(peer: Path, log_dir: Path) -> Target:
-    proc = Process(["node", "provider.mjs"], cwd=str(peer), log_path=log_dir / "peer.log")
-    wait_http("http://127.0.0.1:3000/.well-known/openid-configuration", 30, proc)
-    return Target("peer", "http://127.0.0.1:3000", bc_path="/backchannel",
-                  approve={"kind": "peer", "url": "http://127.0.0.1:3001/approve"}, process=proc)
+    """Start the peer on two free ports: its provider.mjs listens on 3000 and 3001, so the copy
+    run here has them replaced (two benchmarks at once would otherwise collide)."""
+    port, admin_port = free_port(), free_port()
+    source = (peer / "provider.mjs").read_text()
+    for fixed, free in (("3000", port), ("3001", admin_port)):
+        if source.count(fixed) < 2:
+            raise RuntimeError(f"the peer's provider.mjs no longer names port {fixed}")
+        source = source.replace(f"127.0.0.1:{fixed}", f"127.0.0.1:{free}")
+        source = source.replace(f".listen({fixed},", f".listen({free},")
+    script = peer / f"provider-{port}.mjs"
+    script.write_text(source)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        proc = Process(["node", script.name], cwd=str(peer), log_path=log_dir / "peer.log")
+        wait_http(base + "/.well-known/openid-configuration", 30, proc)
+    finally:
+        script.unlink(missing_ok=True)  # node has read it by the time it answers
+    return Target("peer", base, bc_path="/backchannel",
+                  approve={"kind": "peer", "url": f"http://127.0.0.1:{admin_port}/approve"},
+                  process=proc)
 
 
 # -- the floor -------------------------------------------------------------------------------
