@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,20 @@ class Notifier:
         return [chosen] if chosen else [c for c in (self.channels.get("console"),) if c]
 
     def request_created(self, event: LoginRequestEvent, mode: str) -> None:
-        for channel in self.channels_for(mode):
+        self._created(self.channels_for(mode), event)
+
+    def announce(self, user_id: str, mode: str, build: Callable[[], LoginRequestEvent]) -> None:
+        """``request_created`` for a request of ``user_id``, with the event built only if one
+        of the mode's channels can deliver it now: a channel may say it cannot with
+        ``reaches(user_id) -> False`` (the WebSocket channel in one process, no socket of the
+        user open: most requests under load, which then skip building the device's payload)."""
+        channels = [c for c in self.channels_for(mode)
+                    if getattr(c, "reaches", None) is None or c.reaches(user_id)]
+        if channels:
+            self._created(channels, build())
+
+    def _created(self, channels: list[Channel], event: LoginRequestEvent) -> None:
+        for channel in channels:
             try:
                 channel.request_created(event)
             except Exception:  # a channel must never fail the request

@@ -30,6 +30,9 @@ Handler = Callable[[dict], None]
 
 
 class InProcessBus:
+    #: A message reaches this process's handlers only (RedisBus: every process's).
+    local_only = True
+
     def __init__(self) -> None:
         self.handlers: list[Handler] = []
 
@@ -54,6 +57,8 @@ class InProcessBus:
 
 
 class RedisBus(InProcessBus):
+    local_only = False
+
     def __init__(self, url: str, namespace: str) -> None:
         super().__init__()
         try:

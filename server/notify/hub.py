@@ -52,6 +52,11 @@ class Hub:
                 return list(devices.get(device_id, ()))
             return [c for conns in devices.values() for c in conns]
 
+    def has_user(self, user_id: str) -> bool:
+        """Whether any socket of the user is open here (an emptied user leaves the index)."""
+        with self._lock:
+            return user_id in self._by_user
+
     def _device_connections(self, device_ids: Iterable[str]) -> list[Connection]:
         wanted = set(device_ids)
         with self._lock:

@@ -30,6 +30,22 @@ class WebSocketChannel:
         self.bus = bus
         self.payload = payload
 
+    def reaches(self, user_id: str) -> bool:
+        """Whether a message to the user can reach anyone now. False only when the bus stays in
+        this process, every handler on it is a hub's (``attach``) and none of those hubs holds
+        a socket of the user: then the Notifier does not build the event (docs/performance.md,
+        round 5). A device connecting meanwhile loses nothing: its socket enters the hub before
+        its pending requests are read (web/device.py, ``DeviceSession.prepare``), and the
+        request was committed before this check, so a socket that enters later reads it in
+        its greeting. On the Redis bus, another process may hold the user's sockets: True."""
+        if not self.bus.local_only:
+            return True
+        for handler in self.bus.handlers:
+            hub = getattr(handler, "hub", None)
+            if hub is None or hub.has_user(user_id):
+                return True
+        return False
+
     def request_created(self, event: LoginRequestEvent) -> None:
         self.bus.publish({"kind": "send", "user_id": event.user_id,
                           "message": {"type": "login_request", "request": self.payload(event)}})
@@ -54,6 +70,7 @@ def attach(bus: InProcessBus, hub: Hub) -> None:
         elif message.get("kind") == "drop" and isinstance(message.get("device_ids"), list):
             hub.drop_devices(str(d) for d in message["device_ids"])
 
+    handle.hub = hub  # type: ignore[attr-defined]  # WebSocketChannel.reaches asks it
     bus.subscribe(handle)
 
 

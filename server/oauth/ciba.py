@@ -148,10 +148,9 @@ class BackchannelEndpoint(BackchannelAuthenticationEndpoint):
         row, approval_token = saved
         # The policy's channel choice (default: the directory's newest device, no query).
         channel_mode = self.p.policy.choose_channel(self._ctx(req), user)
-        self.p.notifier.request_created(
-            self.event(row, user, client.name, approval_token,
-                       client_uri=client.row.client_uri, logo_uri=client.row.logo_uri),
-            channel_mode)
+        self.p.notifier.announce(user.id, channel_mode, lambda: self.event(
+            row, user, client.name, approval_token, client_uri=client.row.client_uri,
+            logo_uri=client.row.logo_uri))
         channels = self.p.notifier.channels_for(channel_mode)
         return channels[0].name if channels else ""
 
