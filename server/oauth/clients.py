@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -45,8 +44,9 @@ class SecretCache:
         self._lock = threading.Lock()
 
     def _tag(self, client_id: str, secret: str, stored: str) -> bytes:
-        return hmac.new(self._key, "\0".join((client_id, secret, stored)).encode(),
-                        hashlib.sha256).digest()
+        # hmac.digest: the same HMAC-SHA256 in one C call (hmac.new builds a Python object).
+        return hmac.digest(self._key, "\0".join((client_id, secret, stored)).encode(),
+                           "sha256")
 
     def check(self, client_id: str, secret: str, stored: str | None) -> bool:
         if not stored:

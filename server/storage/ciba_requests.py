@@ -60,7 +60,7 @@ def new_row_id() -> str:
 def insert(db: Database, **values) -> SimpleNamespace:
     """Store a new request (the hot path of bc-authorize: one prepared INSERT, committed
     together with those of concurrent requests); returns it as a read-only row."""
-    row = {c.key: None for c in _TABLE.columns}
+    row = dict.fromkeys(_COLUMNS)  # every column, None where not given
     row.update(values)
     group = db.extras.get("ciba_requests.insert")
     if group is None:

@@ -287,3 +287,31 @@ def test_an_unexpected_error_is_the_same_logged_500(settings, clock, caplog):
     assert answers[0] == answers[1]
     assert answers[0][0] == 500 and b"server_error" in answers[0][2]
     assert b"storage is gone" not in answers[0][2]
+
+
+def test_the_lanes_form_parser_is_parse_qsl():
+    """The lane splits a body with nothing to unquote itself: the same pairs as parse_qsl (with
+    werkzeug's errors), for bodies with and without escapes, empty parts and bare names."""
+    import random
+    from urllib.parse import parse_qsl
+
+    from werkzeug import urls  # noqa: F401 (registers parse_qsl's errors=)
+
+    from server.web.fast_lane import FastLane
+
+    lane = FastLane.__new__(FastLane)
+    lane.max_parts = 1000
+    rng = random.Random(9)
+    bodies = ["", "&", "=", "a", "a=", "=b", "a==b", "a=b&&c=d&", "a=b=c", "scope=openid&x"]
+    bodies += ["".join(rng.choice("ab=&%+2fé ") for _ in range(rng.randrange(12)))
+               for _ in range(3000)]
+    for body in bodies:
+        try:
+            expected = parse_qsl(body, keep_blank_values=True, errors="werkzeug.url_quote")
+        except ValueError:
+            expected = None
+        form = lane._parse(body.encode())
+        if expected is None or len(dict(expected)) != len(expected):
+            assert form is None, body
+        else:
+            assert form is not None and list(form.items()) == expected, body
