@@ -76,15 +76,20 @@ def start(name: str, args, peer: Path, work: Path) -> t.Target:
     variants = [part for part in rest if part in VARIANTS]
     env = {k: v for part in variants for k, v in VARIANTS[part].items()}
     rest = [part for part in rest if part not in VARIANTS]
-    launcher = rest == ["run"]  # docs/deployment.md's `ciba-provider run`, 2 HTTP processes
-    workers = 2 if launcher else int(rest[0][1:]) if rest else 1
+    # docs/deployment.md's `ciba-provider run`: ours-sqlite-run (2 gunicorn gevent workers),
+    # ours-sqlite-run-w3 (3), ours-sqlite-run-granian (2 granian HTTP processes + the device one).
+    launcher = rest[:1] == ["run"]
+    run_server = "granian" if "granian" in rest else "gunicorn"
+    rest = [part for part in rest if part not in ("run", "granian")]
+    workers = int(rest[0][1:]) if rest else 2 if launcher else 1
     instance = work / name
-    schema = f"{args.pg_schema}_{'run' if launcher else f'w{workers}'}"
+    tail = [part for part in name.split("-")[2:] if part not in VARIANTS]
+    schema = f"{args.pg_schema}_{'_'.join(tail) or 'w1'}"
     url = "" if db == "sqlite" else t.reset_postgres_schema(
         args.postgres_url, schema + "".join("_" + v for v in variants))
     t.prepare_ours(instance, "http://127.0.0.1", url)
     if launcher:
-        return t.start_ours_run(name, workers, instance, url, args.redis_url, work)
+        return t.start_ours_run(name, workers, instance, url, args.redis_url, work, run_server)
     # Several processes need the Redis bus for device events (docs/deployment.md).
     return t.start_ours(name, args.server, workers, instance, url,
                         args.redis_url if workers > 1 else "", work,
