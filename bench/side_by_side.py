@@ -28,7 +28,8 @@ ALL_TARGETS = ["peer", "floor", "ours-sqlite", "ours-pg", "ours-sqlite-w2", "our
                "ours-sqlite-run"]
 #: Also accepted: ``ours-sqlite-flask`` (and ``ours-pg-flask``): one process with the fast lane
 #: off (CIBA_FAST_LANE=false), every request through Flask's views; ``ours-sqlite-inline``: one
-#: process with SQLite's WAL checkpoints inside the commits (CIBA_SQLITE_CHECKPOINT_THREAD=false).
+#: process with SQLite's WAL checkpoints inside the commits (CIBA_SQLITE_CHECKPOINT_THREAD=false);
+#: ``ours-sqlite-run-gunicorn`` (and ``-w3``): ``ciba-provider run --server gunicorn``.
 VARIANTS = {"flask": {"CIBA_FAST_LANE": "false"},
             "inline": {"CIBA_SQLITE_CHECKPOINT_THREAD": "false"}}
 METRICS = ["bc", "poll", "flows"]
@@ -76,11 +77,12 @@ def start(name: str, args, peer: Path, work: Path) -> t.Target:
     variants = [part for part in rest if part in VARIANTS]
     env = {k: v for part in variants for k, v in VARIANTS[part].items()}
     rest = [part for part in rest if part not in VARIANTS]
-    # docs/deployment.md's `ciba-provider run`: ours-sqlite-run (2 gunicorn gevent workers),
-    # ours-sqlite-run-w3 (3), ours-sqlite-run-granian (2 granian HTTP processes + the device one).
+    # docs/deployment.md's `ciba-provider run`: ours-sqlite-run (2 granian HTTP processes + the
+    # gunicorn device one), ours-sqlite-run-gunicorn (2 gevent workers serving everything),
+    # ours-sqlite-run-gunicorn-w3 (3).
     launcher = rest[:1] == ["run"]
-    run_server = "granian" if "granian" in rest else "gunicorn"
-    rest = [part for part in rest if part not in ("run", "granian")]
+    run_server = "gunicorn" if "gunicorn" in rest else "granian"
+    rest = [part for part in rest if part not in ("run", "gunicorn")]
     workers = int(rest[0][1:]) if rest else 2 if launcher else 1
     instance = work / name
     tail = [part for part in name.split("-")[2:] if part not in VARIANTS]

@@ -212,10 +212,10 @@ def start_ours(name: str, server: str, workers: int, instance: Path, database_ur
 
 
 def start_ours_run(name: str, workers: int, instance: Path, database_url: str, redis_url: str,
-                   log_dir: Path, server: str = "gunicorn") -> Target:
+                   log_dir: Path, server: str = "granian") -> Target:
     """docs/deployment.md's one-host command, ``ciba-provider run`` with ``workers`` processes:
-    gunicorn gevent workers serving everything (the default), or ``server="granian"``: granian
-    for HTTP (measured here) beside the gunicorn device process."""
+    granian for HTTP (measured here) beside the gunicorn device process (the default), or
+    ``server="gunicorn"``: gevent workers serving everything."""
     port, device_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"CIBA_INSTANCE_PATH": str(instance), "CIBA_ISSUER": base,

@@ -87,19 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "certificate, not required to send one (CIBA_TLS_CLIENT_CA)")
     serve.set_defaults(func=cmd_serve)
 
-    run = sub.add_parser("run", help="production on one host: gunicorn gevent workers for HTTP "
-                                     "and device WebSockets, settings from CIBA_*")
-    run.add_argument("--bind", default="0.0.0.0:5000",
-                     help="address of HTTP and device WebSockets (default %(default)s)")
-    run.add_argument("--device-bind", default=None,
-                     help="a second address, for /device/ws (every address serves the whole "
-                          "app; required with --server granian)")
+    run = sub.add_parser("run", help="production on one host: HTTP and device WebSockets, "
+                                     "settings from CIBA_*")
+    run.add_argument("--bind", default="0.0.0.0:5000", help="HTTP address (default %(default)s)")
+    run.add_argument("--device-bind", default="0.0.0.0:5001",
+                     help="device WebSocket address: route /device/ws here (default "
+                          "%(default)s); with --server gunicorn a second address for everything")
     run.add_argument("--workers", type=int, default=None,
                      help="HTTP processes (default: one per core this process may use, within "
                           "a container's CPU quota)")
-    run.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
-                     help="gunicorn: gevent workers serve everything (default); granian: "
-                          "granian for HTTP and one gunicorn process for the device sockets")
+    run.add_argument("--server", choices=["granian", "gunicorn"], default="granian",
+                     help="granian: granian for HTTP and one gunicorn gevent process for the "
+                          "device sockets (default); gunicorn: gevent workers serve everything "
+                          "on every address")
     run.set_defaults(func=cmd_run)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)

@@ -1,17 +1,16 @@
 """``ciba-provider run``: the whole production deployment of one host, started by one command.
 
-By default (``--server gunicorn``) one gunicorn master (server.gunicorn_conf) runs ``--workers``
-gevent worker processes of ``server.wsgi:app``, each serving plain HTTP (through the WSGI lanes
-in front of Flask) and the device WebSockets at ``/device/ws`` on every address it listens on:
-``--bind``, and ``--device-bind`` when given (an optional second address, kept so that command
-lines and load balancers written for the two-server layout keep working). Measured on two cores
-with the load generator beside it (docs/performance.md, "Round 5: the whole machine"), two gevent
-workers answer bc-authorize, polls and full flows faster than granian's threads and at half the
-memory, and need no path-routing proxy.
+Two layouts (``--server``), both serving the same WSGI app (``server.wsgi:app``):
 
-``--server granian`` keeps the older layout: granian's WSGI server for HTTP on ``--bind`` (no
-WebSockets: an upgrade there is answered 501) and one gunicorn gevent process for the device
-sockets on ``--device-bind``, which serves the whole app too.
+- ``granian`` (the default): granian's WSGI server for HTTP (``--bind``; Rust HTTP, the app in
+  worker threads), ``--workers`` processes, but no WebSockets (an upgrade there is answered 501);
+  and one gunicorn gevent process (server.gunicorn_conf) for the thousands of device WebSockets
+  at ``/device/ws`` (``--device-bind``), which serves the whole app too. The load balancer sends
+  ``/device/ws`` to the devices address and everything else to the HTTP one.
+- ``gunicorn``: one gunicorn master with ``--workers`` gevent workers, each serving HTTP (through
+  the WSGI lanes in front of Flask) and the device WebSockets on every address (``--bind``, and
+  ``--device-bind`` when given), so no path routing is needed and it takes half the memory.
+  Which is faster depends on the machine (docs/performance.md, "Round 5: the whole machine").
 
 The processes are joined as several gunicorn workers are: the database for all durable state and
 the directory version (caches), Redis (``CIBA_REDIS_URL``, required with more than one process)
@@ -71,11 +70,11 @@ def split_bind(bind: str) -> tuple[str, int]:
 
 
 #: The servers ``--server`` chooses from; the first is the default.
-SERVERS = ("gunicorn", "granian")
+SERVERS = ("granian", "gunicorn")
 
 
 def commands(bind: str, device_bind: str | None, workers: int,
-             server: str = "gunicorn") -> list[list[str]]:
+             server: str = SERVERS[0]) -> list[list[str]]:
     """The command lines of the servers to start: one gunicorn (every address, ``workers``
     gevent workers), or granian for HTTP and gunicorn for the device sockets."""
     host, port = split_bind(bind)
@@ -118,7 +117,7 @@ def describe(bind: str, device_bind: str | None, workers: int, server: str) -> s
             "(gunicorn gevent); route /device/ws there")
 
 
-def run(bind: str, device_bind: str | None, workers: int, server: str = "gunicorn") -> int:
+def run(bind: str, device_bind: str | None, workers: int, server: str = SERVERS[0]) -> int:
     settings = Settings.from_env()
     try:
         argvs = commands(bind, device_bind, workers, server)
