@@ -106,7 +106,7 @@ def preflight(settings: Settings, processes: int) -> None:
         raise StartupError(
             f"`ciba-provider run` starts {processes} processes, joined by Redis, but "
             "CIBA_REDIS_URL is empty: set CIBA_REDIS_URL=redis://HOST:6379/0, or run one "
-            "process (--workers 1; docs/deployment.md)")
+            "process (--server gunicorn --workers 1; docs/deployment.md)")
 
 
 def describe(bind: str, device_bind: str | None, workers: int, server: str) -> str:
