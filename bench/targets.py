@@ -54,7 +54,9 @@ def server_command(server: str, workers: int, port: int, app: str, cwd: Path,
                 "--working-dir", str(cwd), app]
     return [sys.executable, "-m", "gunicorn", "-k", worker_class, "-w", str(workers),
             "--worker-connections", "10000", "-b", f"127.0.0.1:{port}", "--chdir", str(cwd),
-            "--graceful-timeout", "3", app]
+            # gunicorn 25.1+ opens a control socket at one per-user path: a second benchmark
+            # would take it over (server.gunicorn_conf turns it off the same way).
+            "--graceful-timeout", "3", "--no-control-socket", app]
 
 
 @dataclass
