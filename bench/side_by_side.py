@@ -28,7 +28,8 @@ ALL_TARGETS = ["peer", "floor", "ours-sqlite", "ours-pg", "ours-sqlite-w2", "our
                "ours-sqlite-run"]
 #: Also accepted: ``ours-sqlite-flask`` (and ``ours-pg-flask``): one process with the fast lane
 #: off (CIBA_FAST_LANE=false), every request through Flask's views; ``ours-sqlite-inline``: one
-#: process with SQLite's WAL checkpoints inside the commits (CIBA_SQLITE_CHECKPOINT_THREAD=false).
+#: process with SQLite's WAL checkpoints inside the commits (CIBA_SQLITE_CHECKPOINT_THREAD=false);
+#: ``ours-sqlite-run-gunicorn`` (and ``-w3``): ``ciba-provider run --server gunicorn``.
 VARIANTS = {"flask": {"CIBA_FAST_LANE": "false"},
             "inline": {"CIBA_SQLITE_CHECKPOINT_THREAD": "false"}}
 METRICS = ["bc", "poll", "flows"]
@@ -76,15 +77,21 @@ def start(name: str, args, peer: Path, work: Path) -> t.Target:
     variants = [part for part in rest if part in VARIANTS]
     env = {k: v for part in variants for k, v in VARIANTS[part].items()}
     rest = [part for part in rest if part not in VARIANTS]
-    launcher = rest == ["run"]  # docs/deployment.md's `ciba-provider run`, 2 HTTP processes
-    workers = 2 if launcher else int(rest[0][1:]) if rest else 1
+    # docs/deployment.md's `ciba-provider run`: ours-sqlite-run (2 granian HTTP processes + the
+    # gunicorn device one), ours-sqlite-run-gunicorn (2 gevent workers serving everything),
+    # ours-sqlite-run-gunicorn-w3 (3).
+    launcher = rest[:1] == ["run"]
+    run_server = "gunicorn" if "gunicorn" in rest else "granian"
+    rest = [part for part in rest if part not in ("run", "gunicorn")]
+    workers = int(rest[0][1:]) if rest else 2 if launcher else 1
     instance = work / name
-    schema = f"{args.pg_schema}_{'run' if launcher else f'w{workers}'}"
+    tail = [part for part in name.split("-")[2:] if part not in VARIANTS]
+    schema = f"{args.pg_schema}_{'_'.join(tail) or 'w1'}"
     url = "" if db == "sqlite" else t.reset_postgres_schema(
         args.postgres_url, schema + "".join("_" + v for v in variants))
     t.prepare_ours(instance, "http://127.0.0.1", url)
     if launcher:
-        return t.start_ours_run(name, workers, instance, url, args.redis_url, work)
+        return t.start_ours_run(name, workers, instance, url, args.redis_url, work, run_server)
     # Several processes need the Redis bus for device events (docs/deployment.md).
     return t.start_ours(name, args.server, workers, instance, url,
                         args.redis_url if workers > 1 else "", work,

@@ -40,15 +40,23 @@ def basic_auth() -> str:
     return "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 
 
-def server_command(server: str, workers: int, port: int, app: str, cwd: Path) -> list[str]:
+#: The gunicorn worker class of the floor and of ours: server.gunicorn_conf's (one send per
+#: response), so that the floor runs under the very same server as ours.
+WORKER_CLASS = "server.gunicorn_worker.GeventWorker"
+
+
+def server_command(server: str, workers: int, port: int, app: str, cwd: Path,
+                   worker_class: str = WORKER_CLASS) -> list[str]:
     """The same server for the floor and for ours (docs/deployment.md's command)."""
     if server == "granian":
         return [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers",
                 str(workers), "--host", "127.0.0.1", "--port", str(port), "--no-ws",
                 "--working-dir", str(cwd), app]
-    return [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", str(workers),
+    return [sys.executable, "-m", "gunicorn", "-k", worker_class, "-w", str(workers),
             "--worker-connections", "10000", "-b", f"127.0.0.1:{port}", "--chdir", str(cwd),
-            "--graceful-timeout", "3", app]
+            # gunicorn 25.1+ opens a control socket at one per-user path: a second benchmark
+            # would take it over (server.gunicorn_conf turns it off the same way).
+            "--graceful-timeout", "3", "--no-control-socket", app]
 
 
 @dataclass
@@ -143,13 +151,14 @@ def start_peer(peer: Path, log_dir: Path) -> Target:
 
 
 # -- the floor -------------------------------------------------------------------------------
-def start_floor(server: str, log_dir: Path) -> Target:
+def start_floor(server: str, log_dir: Path, worker_class: str = WORKER_CLASS,
+                name: str = "floor") -> Target:
     port = free_port()
-    proc = Process(server_command(server, 1, port, "floor_app:app", ROOT / "bench"),
-                   log_path=log_dir / "floor.log")
+    proc = Process(server_command(server, 1, port, "floor_app:app", ROOT / "bench", worker_class),
+                   log_path=log_dir / f"{name}.log")
     base = f"http://127.0.0.1:{port}"
     wait_http_post(base + "/token", proc)
-    return Target("floor", base, process=proc)
+    return Target(name, base, process=proc)
 
 
 def wait_http_post(url: str, proc: Process, timeout: float = 30) -> None:
@@ -189,14 +198,15 @@ def prepare_ours(instance: Path, issuer: str, database_url: str) -> None:
 
 
 def start_ours(name: str, server: str, workers: int, instance: Path, database_url: str,
-               redis_url: str, log_dir: Path, extra_env: dict | None = None) -> Target:
+               redis_url: str, log_dir: Path, extra_env: dict | None = None,
+               worker_class: str = WORKER_CLASS) -> Target:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"CIBA_INSTANCE_PATH": str(instance), "CIBA_ISSUER": base,
            "CIBA_DATABASE_URL": database_url, "CIBA_SECRET_KEY": "bench-secret-key",
            "CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN, "CIBA_REDIS_URL": redis_url,
            **NO_CAPS, **(extra_env or {})}
-    proc = Process(server_command(server, workers, port, "server.wsgi:app", ROOT),
+    proc = Process(server_command(server, workers, port, "server.wsgi:app", ROOT, worker_class),
                    env=env, cwd=str(ROOT), log_path=log_dir / f"{name}.log")
     wait_http(base + "/.well-known/openid-configuration", 60, proc)
     return Target(name, base, approve={"kind": "ours", "url": base + "/testing/ciba-approval",
@@ -204,9 +214,10 @@ def start_ours(name: str, server: str, workers: int, instance: Path, database_ur
 
 
 def start_ours_run(name: str, workers: int, instance: Path, database_url: str, redis_url: str,
-                   log_dir: Path) -> Target:
-    """docs/deployment.md's one-host command, ``ciba-provider run``: granian for HTTP with
-    ``workers`` processes (measured here), gunicorn gevent for the device sockets."""
+                   log_dir: Path, server: str = "granian") -> Target:
+    """docs/deployment.md's one-host command, ``ciba-provider run`` with ``workers`` processes:
+    granian for HTTP (measured here) beside the gunicorn device process (the default), or
+    ``server="gunicorn"``: gevent workers serving everything."""
     port, device_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"CIBA_INSTANCE_PATH": str(instance), "CIBA_ISSUER": base,
@@ -215,7 +226,7 @@ def start_ours_run(name: str, workers: int, instance: Path, database_url: str, r
            **NO_CAPS}
     argv = [str(Path(sys.executable).parent / "ciba-provider"), "run", "--bind",
             f"127.0.0.1:{port}", "--device-bind", f"127.0.0.1:{device_port}",
-            "--workers", str(workers)]
+            "--workers", str(workers), "--server", server]
     proc = Process(argv, env=env, cwd=str(ROOT), log_path=log_dir / f"{name}.log")
     wait_http(base + "/.well-known/openid-configuration", 90, proc)
     return Target(name, base, approve={"kind": "ours", "url": base + "/testing/ciba-approval",

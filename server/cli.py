@@ -87,14 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "certificate, not required to send one (CIBA_TLS_CLIENT_CA)")
     serve.set_defaults(func=cmd_serve)
 
-    run = sub.add_parser("run", help="production on one host: HTTP (granian) and device "
-                                     "WebSockets (gunicorn gevent), settings from CIBA_*")
+    run = sub.add_parser("run", help="production on one host: HTTP and device WebSockets, "
+                                     "settings from CIBA_*")
     run.add_argument("--bind", default="0.0.0.0:5000", help="HTTP address (default %(default)s)")
     run.add_argument("--device-bind", default="0.0.0.0:5001",
-                     help="device WebSocket address: route /device/ws here (default %(default)s)")
+                     help="device WebSocket address: route /device/ws here (default "
+                          "%(default)s); with --server gunicorn a second address for everything")
     run.add_argument("--workers", type=int, default=None,
                      help="HTTP processes (default: one per core this process may use, within "
                           "a container's CPU quota)")
+    run.add_argument("--server", choices=["granian", "gunicorn"], default="granian",
+                     help="granian: granian for HTTP and one gunicorn gevent process for the "
+                          "device sockets (default); gunicorn: gevent workers serve everything "
+                          "on every address")
     run.set_defaults(func=cmd_run)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
@@ -199,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     from .launcher import run, usable_cpus
 
-    return run(args.bind, args.device_bind, max(1, args.workers or usable_cpus()))
+    return run(args.bind, args.device_bind, max(1, args.workers or usable_cpus()), args.server)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

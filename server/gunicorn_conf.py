@@ -1,7 +1,9 @@
 """gunicorn settings for the provider: ``gunicorn -c python:server.gunicorn_conf server.wsgi:app``.
 
 Command-line flags still override these. What this adds to plain flags:
-- the gevent worker with many connections (each device holds a WebSocket);
+- the gevent worker with many connections (each device holds a WebSocket), as our subclass
+  server.gunicorn_worker.GeventWorker: the same worker, sending each response's headers with its
+  body in one send (docs/performance.md, round 5);
 - Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR (a fresh folder unless set) for every
   worker, and a dead worker's live gauges dropped (``child_exit``), so /metrics sums all workers;
   a folder made here is removed when the master exits (``on_exit``), so restarts leave no litter;
@@ -17,7 +19,7 @@ import os
 import shutil
 import tempfile
 
-worker_class = "gevent"
+worker_class = "server.gunicorn_worker.GeventWorker"
 worker_connections = 10000
 graceful_timeout = 30
 timeout = 60

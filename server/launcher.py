@@ -1,23 +1,25 @@
 """``ciba-provider run``: the whole production deployment of one host, started by one command.
 
-Two servers run the same WSGI app (``server.wsgi:app``), each doing what it does best:
+Two layouts (``--server``), both serving the same WSGI app (``server.wsgi:app``):
 
-- **HTTP** (``--bind``): granian's WSGI server (Rust HTTP, the app in worker threads), ``--workers``
-  processes. It answers bc-authorize, token polls and every page about 1.6 times as fast as
-  gunicorn's gevent worker and with a far shorter tail (docs/performance.md), but holds no
-  WebSockets (its WSGI interface has none).
-- **Devices** (``--device-bind``): gunicorn's gevent worker (server.gunicorn_conf), one process,
-  for the thousands of device WebSockets at ``/device/ws``. It serves the whole app too, so a
-  host without a load balancer can send everything there.
+- ``granian`` (the default): granian's WSGI server for HTTP (``--bind``; Rust HTTP, the app in
+  worker threads), ``--workers`` processes, but no WebSockets (an upgrade there is answered 501);
+  and one gunicorn gevent process (server.gunicorn_conf) for the thousands of device WebSockets
+  at ``/device/ws`` (``--device-bind``), which serves the whole app too. The load balancer sends
+  ``/device/ws`` to the devices address and everything else to the HTTP one.
+- ``gunicorn``: one gunicorn master with ``--workers`` gevent workers, each serving HTTP (through
+  the WSGI lanes in front of Flask) and the device WebSockets on every address (``--bind``, and
+  ``--device-bind`` when given), so no path routing is needed and it takes half the memory.
+  Which is faster depends on the machine (docs/performance.md, "Round 5: the whole machine").
 
-The load balancer sends ``/device/ws`` to the devices address and everything else to the HTTP one
-(docs/deployment.md). The processes are joined as several gunicorn workers are: the database for
-all durable state and the directory version (caches), Redis (``CIBA_REDIS_URL``, required here)
+The processes are joined as several gunicorn workers are: the database for all durable state and
+the directory version (caches), Redis (``CIBA_REDIS_URL``, required with more than one process)
 for events to device sockets and for the polls' slow_down state. The Prometheus folder is shared,
-so ``/metrics`` on either address sums every process.
+so ``/metrics`` on any address sums every process.
 
-The launcher stays in the foreground: SIGTERM or SIGINT stops both servers; if one server exits,
-the other is stopped and the launcher exits with its status (a supervisor restarts the whole).
+The launcher stays in the foreground: SIGTERM or SIGINT stops every server; if one server exits,
+the others are stopped and the launcher exits with a failure status (a supervisor restarts the
+whole). gunicorn's master itself replaces a worker that dies.
 """
 
 from __future__ import annotations
@@ -67,37 +69,59 @@ def split_bind(bind: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def commands(bind: str, device_bind: str, workers: int) -> list[list[str]]:
-    """The HTTP server's and the device server's command lines."""
+#: The servers ``--server`` chooses from; the first is the default.
+SERVERS = ("granian", "gunicorn")
+
+
+def commands(bind: str, device_bind: str | None, workers: int,
+             server: str = SERVERS[0]) -> list[list[str]]:
+    """The command lines of the servers to start: one gunicorn (every address, ``workers``
+    gevent workers), or granian for HTTP and gunicorn for the device sockets."""
     host, port = split_bind(bind)
-    split_bind(device_bind)
+    if device_bind:
+        split_bind(device_bind)
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:server.gunicorn_conf"]
+    if server == "gunicorn":
+        binds = ["-b", bind] + (["-b", device_bind] if device_bind and device_bind != bind else [])
+        return [[*gunicorn, "-w", str(workers), *binds, "server.wsgi:app"]]
+    if server != "granian":
+        raise StartupError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
+    if not device_bind:
+        raise StartupError("--server granian holds no WebSockets: give --device-bind HOST:PORT "
+                           "for the device server")
     # granian runs WSGI apps in a pool of threads, by default half its backpressure (512 per
     # process): that many threads contend for the GIL and each grows its own malloc arena.
     http = [sys.executable, "-m", "granian", "--interface", "wsgi", "--no-ws",
             "--workers", str(workers), "--host", host, "--port", str(port),
             "--blocking-threads", str(BLOCKING_THREADS), "--log-level", "warning",
             "server.wsgi:app"]
-    devices = [sys.executable, "-m", "gunicorn", "-c", "python:server.gunicorn_conf", "-w", "1",
-               "-b", device_bind, "server.wsgi:app"]
-    return [http, devices]
+    return [http, [*gunicorn, "-w", "1", "-b", device_bind, "server.wsgi:app"]]
 
 
-def preflight(settings: Settings) -> None:
-    """What ``server.wsgi`` checks, plus Redis: HTTP and devices are separate processes, so a
-    login request made over HTTP reaches a device's socket only through the Redis bus."""
+def preflight(settings: Settings, processes: int) -> None:
+    """What ``server.wsgi`` checks, plus Redis when several processes serve: a login request
+    made in one process reaches a device's socket in another only through the Redis bus."""
     check(settings)
-    if not settings.redis_url:
+    if processes > 1 and not settings.redis_url:
         raise StartupError(
-            "`ciba-provider run` serves HTTP and device WebSockets from separate processes, "
-            "joined by Redis, but CIBA_REDIS_URL is empty: set CIBA_REDIS_URL=redis://HOST:6379/0, "
-            "or run gunicorn alone (docs/deployment.md, one worker without Redis)")
+            f"`ciba-provider run` starts {processes} processes, joined by Redis, but "
+            "CIBA_REDIS_URL is empty: set CIBA_REDIS_URL=redis://HOST:6379/0, or run one "
+            "process (--server gunicorn --workers 1; docs/deployment.md)")
 
 
-def run(bind: str, device_bind: str, workers: int) -> int:
+def describe(bind: str, device_bind: str | None, workers: int, server: str) -> str:
+    if server == "gunicorn":
+        where = bind + (f" and {device_bind}" if device_bind and device_bind != bind else "")
+        return f"HTTP and device WebSockets on {where} (gunicorn gevent, {workers} workers)"
+    return (f"HTTP on {bind} (granian, {workers} workers); device WebSockets on {device_bind} "
+            "(gunicorn gevent); route /device/ws there")
+
+
+def run(bind: str, device_bind: str | None, workers: int, server: str = SERVERS[0]) -> int:
     settings = Settings.from_env()
     try:
-        preflight(settings)
-        argvs = commands(bind, device_bind, workers)
+        argvs = commands(bind, device_bind, workers, server)
+        preflight(settings, workers + 1 if server == "granian" else workers)
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -107,18 +131,17 @@ def run(bind: str, device_bind: str, workers: int) -> int:
     if not own_metrics:  # stale files of a previous run would be summed in
         shutil.rmtree(metrics_dir, ignore_errors=True)
         os.makedirs(metrics_dir, exist_ok=True)
-    # One Prometheus folder for both servers; server.gunicorn_conf must not make its own.
+    # One Prometheus folder for every server; server.gunicorn_conf must not make its own.
     env.update(PROMETHEUS_MULTIPROC_DIR=metrics_dir, CIBA_GUNICORN_CONF=str(os.getpid()))
     # glibc gives each thread that allocates its own arena (measured: 413 MiB for one granian
     # process with 64 threads, 159 MiB with two arenas, the same speed).
-    http_env = {"MALLOC_ARENA_MAX": "2", **env}
+    granian_env = {"MALLOC_ARENA_MAX": "2", **env}
     # Each server leads its own process group, so that stopping it also reaches the workers
     # it forked, even when its master is killed before it could stop them (granian ignores
     # SIGTERM while its workers still start). The launcher forwards SIGTERM and SIGINT itself.
-    children = [subprocess.Popen(argvs[0], env=http_env, start_new_session=True),
-                subprocess.Popen(argvs[1], env=env, start_new_session=True)]
-    print(f"HTTP on {bind} (granian, {workers} workers); device WebSockets on {device_bind} "
-          f"(gunicorn gevent); route /device/ws there", file=sys.stderr, flush=True)
+    children = [subprocess.Popen(argv, env=granian_env if "granian" in argv else env,
+                                 start_new_session=True) for argv in argvs]
+    print(describe(bind, device_bind, workers, server), file=sys.stderr, flush=True)
     stopping = []
 
     def stop(signum, _frame) -> None:

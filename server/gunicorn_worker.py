@@ -1,0 +1,52 @@
+"""gunicorn's gevent worker, sending each response's headers and first body bytes together.
+
+gunicorn (27) writes a response's status line and headers in one ``sendall`` and then each body
+chunk in another, so a small JSON answer (bc-authorize, a token poll) costs two send system calls
+and, with Nagle's algorithm off, two TCP segments. ``OneSendResponse`` holds the headers until the
+first non-empty body chunk and sends both at once when the body is framed by Content-Length or by
+the connection's close (not chunked). The bytes on the wire are the same; only the number of
+sends changes. Everything else goes through gunicorn's own code: chunked and streamed bodies after
+their first chunk, HEAD and other bodiless answers (1xx, 204, 304), ``sendfile``, empty bodies,
+WebSocket upgrades (101, or sockets the app takes over).
+
+Use: ``gunicorn -k server.gunicorn_worker.GeventWorker`` (server.gunicorn_conf chooses it, so
+``ciba-provider run`` and the documented gunicorn command use it).
+"""
+
+from __future__ import annotations
+
+from gunicorn.http import wsgi
+from gunicorn.util import to_bytestring, write
+from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
+
+
+class OneSendResponse(wsgi.Response):
+    """A gunicorn response whose headers leave with the first body bytes (see the module)."""
+
+    def header_bytes(self) -> bytes:
+        """The status line and headers, exactly as ``Response.send_headers`` writes them."""
+        tosend = self.default_headers()
+        tosend.extend(["%s: %s\r\n" % (k, v) for k, v in self.headers])
+        return to_bytestring("%s\r\n" % "".join(tosend), "latin-1")
+
+    def write(self, arg: bytes) -> None:
+        if (self.headers_sent or self.chunked or self._omits_body or not arg
+                or not isinstance(arg, bytes)):
+            super().write(arg)
+            return
+        if self.response_length is not None:  # never more than Content-Length, as gunicorn
+            arg = arg[:self.response_length]
+        head = self.header_bytes()
+        self.headers_sent = True
+        self.sent += len(arg)
+        write(self.sock, head + arg)
+
+
+class GeventWorker(_GeventWorker):
+    """gunicorn's gevent worker answering with ``OneSendResponse``."""
+
+    def init_process(self) -> None:
+        # gunicorn builds HTTP/1 responses through ``wsgi.create`` with the module's
+        # ``Response`` (no hook for HTTP/1): this worker process uses ours.
+        wsgi.Response = OneSendResponse
+        super().init_process()
