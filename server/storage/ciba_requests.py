@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import prepared, versions
 from .db import Database
-from .group_commit import GroupCommit
+from .group_commit import GroupCommit, Units
 from .models import CibaRequest
 
 _TABLE = CibaRequest.__table__
@@ -211,17 +211,26 @@ _EXCHANGE_PREPARED = prepared.Prepared(_EXCHANGE)
 def exchange(db: Database, request_id: str,
              *then: tuple[prepared.Prepared, dict]) -> bool:
     """``mark_exchanged`` and the INSERTs ``then`` (the token record, its audit record) in one
-    short transaction of prepared statements, one commit (the token endpoint's hot path).
-    False, with nothing written, when another caller used the request first: the conditional
-    UPDATE (status approved) lets exactly one win, on SQLite (one writer at a time) and on
-    PostgreSQL (the loser waits for the row lock, then finds the status changed)."""
-    with prepared.raw(db.engine, commit=True) as cursor:
-        cursor.execute(*_EXCHANGE_PREPARED.args(db.engine, {"rid": request_id}))
+    short transaction of prepared statements (the token endpoint's hot path), committed
+    together with concurrent exchanges (``group_commit.Units``): True only once that commit is
+    done. False, with nothing written, when another caller used the request first: the
+    conditional UPDATE (status approved) lets exactly one win, within a batch (the later
+    unit's UPDATE matches no row), on SQLite (one writer at a time) and on PostgreSQL (the
+    loser waits for the row lock, then finds the status changed)."""
+    engine = db.engine
+
+    def unit(cursor) -> bool:
+        cursor.execute(*_EXCHANGE_PREPARED.args(engine, {"rid": request_id}))
         if cursor.rowcount != 1:
-            return False  # commits an empty transaction
+            return False
         for statement, params in then:
-            cursor.execute(*statement.args(db.engine, params))
-    return True
+            cursor.execute(*statement.args(engine, params))
+        return True
+
+    group = db.extras.get("ciba_requests.exchange")
+    if group is None:
+        group = db.extras.setdefault("ciba_requests.exchange", Units(engine))
+    return bool(group.run(unit))
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:
