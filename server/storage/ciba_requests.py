@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import bindparam, func, insert as sql_insert, select, update
 from sqlalchemy.engine import Connection
@@ -185,19 +185,53 @@ def finish(db: Database, request_id: str, status: str, decided_by: str, now: flo
         # this transaction): SQLAlchemy's per-execution work cost more than the statements.
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(*_DECIDE_PREPARED.args(
-                engine, _decision(request_id, status, decided_by, now)))
-            done = cursor.rowcount == 1
+            done = _decide_on(cursor, engine, request_id, status, decided_by, now)
             if not done and withdraw_approved and status == "cancelled":
                 done = conn.execute(_withdrawal(request_id, decided_by, now)).rowcount == 1
-            cursor.execute(*_READ_ROW_PREPARED.args(engine, {"rid": request_id}))
-            found = cursor.fetchone()
+            row = _read_back(cursor, engine, request_id)
         finally:
             cursor.close()
-        row = SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
         if done and then is not None:
             then(conn, row)
     return done, row
+
+
+def finish_grouped(db: Database, request_id: str, status: str, decided_by: str, now: float,
+                   then: Callable[[Any, SimpleNamespace], None]) -> tuple[bool, SimpleNamespace | None]:
+    """``finish`` for a decision whose transaction holds only prepared statements (a poll
+    client's approval or denial: the decision and its audit record, ``then(cursor, row)``),
+    committed together with concurrent decisions (``group_commit.Units``): returns once that
+    commit is done. Of two decisions of one request in one batch, the later one's conditional
+    UPDATE matches nothing: it gets (False, row) and writes nothing."""
+    engine = db.engine
+
+    def unit(cursor) -> tuple[bool, SimpleNamespace | None]:
+        done = _decide_on(cursor, engine, request_id, status, decided_by, now)
+        row = _read_back(cursor, engine, request_id)
+        if done:
+            then(cursor, row)
+        return done, row
+
+    return _units(db, "ciba_requests.finish").run(unit)
+
+
+def _decide_on(cursor, engine, request_id: str, status: str, decided_by: str, now: float) -> bool:
+    cursor.execute(*_DECIDE_PREPARED.args(engine, _decision(request_id, status, decided_by, now)))
+    return cursor.rowcount == 1
+
+
+def _read_back(cursor, engine, request_id: str) -> SimpleNamespace | None:
+    cursor.execute(*_READ_ROW_PREPARED.args(engine, {"rid": request_id}))
+    found = cursor.fetchone()
+    return SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
+
+
+def _units(db: Database, name: str) -> Units:
+    """The process's group commit of units of work named ``name`` (one per database)."""
+    group = db.extras.get(name)
+    if group is None:
+        group = db.extras.setdefault(name, Units(db.engine))
+    return group  # type: ignore[return-value]
 
 
 def mark_exchanged(s: Session, request_id: str) -> bool:
@@ -227,10 +261,7 @@ def exchange(db: Database, request_id: str,
             cursor.execute(*statement.args(engine, params))
         return True
 
-    group = db.extras.get("ciba_requests.exchange")
-    if group is None:
-        group = db.extras.setdefault("ciba_requests.exchange", Units(engine))
-    return bool(group.run(unit))
+    return bool(_units(db, "ciba_requests.exchange").run(unit))
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:

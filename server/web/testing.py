@@ -50,7 +50,7 @@ def ciba_approval():
     req = ciba_requests.find_by_hash(p.db, digest(form["auth_req_id"]))
     if req is None:
         raise errors.InvalidRequestError("Unknown auth_req_id")
-    outcome = decide(p, req.id, action == "allow", "testing")
+    outcome = decide(p, req.id, action == "allow", "testing", req.delivery_mode)
     response = jsonify(status=outcome.value)
     response.status_code = status_of(outcome)
     return response
@@ -124,7 +124,7 @@ class ApprovalLane(FastLane):
             req = ciba_requests.find_by_hash(p.db, digest(form["auth_req_id"]))
             if req is None:
                 return None
-            outcome = decide(p, req.id, form["action"] == "allow", "testing")
+            outcome = decide(p, req.id, form["action"] == "allow", "testing", req.delivery_mode)
             return status_of(outcome), _BODIES[outcome]
         except Exception:
             log.exception("unexpected error on %s %s", "POST", PATH)

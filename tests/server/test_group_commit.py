@@ -172,12 +172,11 @@ def audit_rows(provider) -> list[str]:
             AuditEvent.event == "token_issued")))
 
 
-def one_batch(monkeypatch, provider, size: int) -> None:
+def one_batch(monkeypatch, provider, size: int, name: str = "ciba_requests.exchange") -> None:
     """The next leader waits (generously) until ``size`` callers are queued: one batch."""
     from server.storage import group_commit
 
-    group = provider.db.extras.setdefault("ciba_requests.exchange",
-                                          group_commit.Units(provider.db.engine))
+    group = provider.db.extras.setdefault(name, group_commit.Units(provider.db.engine))
     ready = threading.Event()
 
     def gather() -> None:
@@ -239,3 +238,41 @@ def test_a_failing_unit_fails_only_its_caller(on_db, monkeypatch):
     statuses = {h: ciba_requests.find_by_hash(provider.db, h) for h in _hashes(provider, ids)}
     assert sorted(r.status for r in statuses.values()) == ["approved"] + ["exchanged"] * 3
     assert next(r for r in statuses.values() if r.status == "approved").id == ids[0]
+
+
+def test_poll_decisions_in_one_batch_each_request_decided_once(on_db, monkeypatch):
+    """Decisions of poll requests through ``decisions.decide``, grouped: of two concurrent
+    decisions of each request (one approval, one denial) in one transaction exactly one wins,
+    the other hears already_decided and records nothing; each audit record has its own
+    caller's address (the units run on the leader's thread)."""
+    from server import audit
+    from server.oauth.decisions import Outcome, decide
+    from server.storage.models import AuditEvent
+
+    provider, alice_id = on_db
+    rows = [new_row("kiosk", alice_id) for _ in range(4)]
+    for row in rows:
+        ciba_requests.insert(provider.db, **row)
+    one_batch(monkeypatch, provider, 8, "ciba_requests.finish")
+    outcomes: list = [None] * 8
+
+    def call(i: int):
+        def decision() -> None:
+            audit.bind_address(f"192.0.2.{i}")
+            outcomes[i] = decide(provider, rows[i % 4]["id"], i < 4, f"caller:{i}", "poll")
+        return decision
+
+    assert run_all([call(i) for i in range(8)]) == [None] * 8
+    assert provider.db.extras["ciba_requests.finish"].commits == 1
+    for k in range(4):
+        pair = sorted([outcomes[k], outcomes[k + 4]], key=str)
+        assert Outcome.ALREADY_DECIDED in pair and pair.count(Outcome.ALREADY_DECIDED) == 1
+    with provider.db.session() as s:
+        events = s.execute(select(AuditEvent.actor, AuditEvent.address, AuditEvent.event).where(
+            AuditEvent.event.in_(["request_approved", "request_denied"]))).all()
+    assert len(events) == 4
+    assert all(address == "192.0.2." + actor.split(":")[1] for actor, address, _ in events)
+    for actor, _address, event in events:
+        i = int(actor.split(":")[1])
+        assert outcomes[i] in (Outcome.APPROVED, Outcome.DENIED)
+        assert event == f"request_{outcomes[i].value}"
