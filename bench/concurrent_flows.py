@@ -1,13 +1,13 @@
 """Full flows from concurrent greenlets, in-process: the CPU a flow costs when requests
-overlap as they do under the side-by-side benchmark's 20 loops, with the token exchanges
-group-committed (storage/group_commit.Units) and, in alternating rounds of the same process,
-each exchange committed on its own (as before round 5).
+overlap as they do under the side-by-side benchmark's 20 loops, with the token exchanges and
+the poll clients' decisions group-committed (storage/group_commit.Units) and, in alternating
+rounds of the same process, each committed on its own.
 
     python bench/concurrent_flows.py [--loops 20] [--flows 600] [--rounds 3]
 
 Each loop is a greenlet (gevent, as under ``gunicorn -k gevent``) running bc-authorize ->
 approval (/testing/ciba-approval) -> token straight through the WSGI app. Prints µs of CPU
-of this process per flow (the least of the rounds) and the exchanges per commit. A sequential
+of this process per flow (the least of the rounds) and the units per commit. A sequential
 run (profile_hot_paths.py --flows) cannot show a group commit: its batches hold one caller.
 """
 
@@ -91,22 +91,24 @@ def main() -> int:
 
         run(200)  # warm
         best = {"grouped": float("inf"), "one commit each": float("inf")}
-        batches = []
+        names = ("ciba_requests.finish", "ciba_requests.exchange")
+        batches: list[str] = []
         for _ in range(args.rounds):
             for kind in best:
                 ciba_requests.Units.run = grouped if kind == "grouped" else alone
-                group = db.extras.get("ciba_requests.exchange")
-                before = group.commits if group else 0
+                before = [getattr(db.extras.get(n), "commits", 0) for n in names]
                 best[kind] = min(best[kind], run(args.flows))
                 if kind == "grouped":
-                    batches.append(args.flows / (db.extras["ciba_requests.exchange"].commits
-                                                 - before))
+                    batches.append("/".join(
+                        f"{args.flows / max(1, db.extras[n].commits - b):.1f}"
+                        for n, b in zip(names, before)))
         ciba_requests.Units.run = grouped
         print(f"{args.loops} concurrent loops, {args.flows} flows per round, least of "
               f"{args.rounds} rounds, µs of CPU per flow:")
         for kind, us in best.items():
-            print(f"  exchanges {kind}: {us:.0f} µs ({1e6 / us:.0f} flows/s on one core)")
-        print(f"  exchanges per commit when grouped: {', '.join(f'{b:.1f}' for b in batches)}")
+            print(f"  decisions and exchanges {kind}: {us:.0f} µs ({1e6 / us:.0f} flows/s on "
+                  "one core)")
+        print(f"  decisions/exchanges per commit when grouped: {', '.join(batches)}")
     return 0
 
 
