@@ -144,7 +144,8 @@ class Units(GroupCommit):
     transaction is committed. A unit sees the units before it in its batch (the single-use
     UPDATE of an auth_req_id exchanged twice in one batch matches once). If the batch fails,
     it is rolled back and every unit runs again in its own transaction, so that one failing
-    unit fails only its own caller."""
+    unit fails only its own caller. A unit may run on another caller's greenlet or thread:
+    what it needs from its own request's context (the audit address) it must take along."""
 
     def __init__(self, engine: Engine, max_batch: int = 64) -> None:
         super().__init__(engine, None, max_batch)
