@@ -68,6 +68,12 @@ def bind_address(address: str | None) -> None:
     _address.set(address)
 
 
+def bound_address() -> str | None:
+    """The address ``bind_address`` set for the request being served (taken along by work that
+    another caller's greenlet runs: a group commit's units)."""
+    return _address.get()
+
+
 def cli_actor() -> str:
     """The actor of an operator command run from a terminal: ``cli:<login name>``."""
     try:

@@ -129,7 +129,7 @@ class Settings:
     api_scopes: str = ""
     # bc-authorize answers say whether the request reached an enrolled device (ciba_stack_delivery).
     report_delivery: bool = True
-    # Serve POST /token (CIBA grant) and /bc-authorize in front of Flask, same protocol code (docs/performance.md).
+    # Serve POST /token (CIBA grant) and /bc-authorize (and the conformance hook's approvals, when CIBA_AUTOMATED_APPROVAL_TOKEN is set) in front of Flask, same protocol code (docs/performance.md).
     fast_lane: bool = True
     # SQLite: WAL checkpoints (the copy into the database file and its fsyncs) on a thread of each serving process, not inside a request's commit (docs/performance.md).
     sqlite_checkpoint_thread: bool = True

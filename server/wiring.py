@@ -122,6 +122,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         from .web.fast_lane import FastLane
 
         app.wsgi_app = FastLane(app, provider)  # type: ignore[method-assign]
+        if settings.automated_approval_token:
+            # The conformance hook's well-formed approvals too (web/testing.py).
+            from .web.testing import ApprovalLane
+
+            app.wsgi_app = ApprovalLane(app, provider)  # type: ignore[method-assign]
     if settings.device_lane:
         # GET /device/ws upgrades before Flask, inside the middleware (web/device_lane.py).
         from .web.device_lane import DeviceLane

@@ -231,7 +231,7 @@ class DeviceService:
         if not replay.use_once_grouped(self.p.db, f"device_jti:{device.id}:{claims['jti']}",
                                        claims["iat"] + skew + 1, now):
             raise InvalidToken("jti was already used")
-        outcome = decide(self.p, req.id, approve, f"device:{device.id}")
+        outcome = decide(self.p, req.id, approve, f"device:{device.id}", req.delivery_mode)
         if outcome in (Outcome.APPROVED, Outcome.DENIED):
             log.info("request %s %s by device %s", req.id[:8], outcome.value, device.id[:8])
             return {"request_id": request_id, "status": outcome.value}

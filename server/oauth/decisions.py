@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import Enum
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -29,11 +29,21 @@ class Outcome(str, Enum):
     NOT_FOUND = "not_found"
 
 
-def decide(provider: "ProviderCore", request_id: str, approve: bool, decided_by: str) -> Outcome:
-    """Approve or deny a pending request exactly once; tells the user's other devices."""
+def decide(provider: "ProviderCore", request_id: str, approve: bool, decided_by: str,
+           delivery_mode: str | None = None) -> Outcome:
+    """Approve or deny a pending request exactly once; tells the user's other devices.
+
+    ``delivery_mode``: the request's, when the caller read it (it never changes). A poll
+    client hears of no decision, so its decision commits only its audit record: then grouped
+    with concurrent decisions (``ciba_requests.finish_grouped``)."""
     status = "approved" if approve else "denied"
-    done, req = ciba_requests.finish(provider.db, request_id, status, decided_by,
-                                     provider.clock.now(), _recorded(provider, decided_by))
+    now = provider.clock.now()
+    if delivery_mode == "poll":
+        done, req = ciba_requests.finish_grouped(provider.db, request_id, status, decided_by,
+                                                 now, _audited(provider, decided_by))
+    else:
+        done, req = ciba_requests.finish(provider.db, request_id, status, decided_by, now,
+                                         _recorded(provider, decided_by))
     if req is None:
         return Outcome.NOT_FOUND
     if not done:
@@ -76,9 +86,7 @@ def _recorded(provider: "ProviderCore",
         now = req.decided_at
         # A cancelled request with an auth_time was approved first: its client withdrew it.
         withdrawn = req.status == "cancelled" and req.auth_time is not None
-        prepared.run(conn, (audit_repo.INSERT, audit.values(
-            f"request_{req.status}", actor, now, user_id=req.user_id, client_id=req.client_id,
-            request=req.id, **({"approval_withdrawn": True} if withdrawn else {}))))
+        prepared.run(conn, (audit_repo.INSERT, _audit_row(req, actor, withdrawn)))
         if withdrawn:
             # The approval's ping or push (its tokens not made yet) must never go out now.
             outbox_repo.withdraw(conn, req.id)
@@ -87,6 +95,25 @@ def _recorded(provider: "ProviderCore",
                 delivery.enqueue(provider, s, req, now)
                 s.flush()
     return record
+
+
+def _audited(provider: "ProviderCore", actor: str) -> Callable[[Any, SimpleNamespace], None]:
+    """What commits with a poll client's decision: its audit record only, on the cursor of
+    the grouped transaction."""
+    engine = provider.db.engine
+    address = audit.bound_address()  # the unit may run on another request's greenlet
+
+    def record(cursor: Any, req: SimpleNamespace) -> None:
+        row = _audit_row(req, actor, False)
+        row["address"] = address
+        cursor.execute(*audit_repo.INSERT.args(engine, row))
+    return record
+
+
+def _audit_row(req: SimpleNamespace, actor: str, withdrawn: bool) -> dict:
+    return audit.values(f"request_{req.status}", actor, req.decided_at, user_id=req.user_id,
+                        client_id=req.client_id, request=req.id,
+                        **({"approval_withdrawn": True} if withdrawn else {}))
 
 
 def state_of(req: CibaRequest, now: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import bindparam, func, insert as sql_insert, select, update
 from sqlalchemy.engine import Connection
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import prepared, versions
 from .db import Database
-from .group_commit import GroupCommit
+from .group_commit import GroupCommit, Units
 from .models import CibaRequest
 
 _TABLE = CibaRequest.__table__
@@ -185,19 +185,53 @@ def finish(db: Database, request_id: str, status: str, decided_by: str, now: flo
         # this transaction): SQLAlchemy's per-execution work cost more than the statements.
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(*_DECIDE_PREPARED.args(
-                engine, _decision(request_id, status, decided_by, now)))
-            done = cursor.rowcount == 1
+            done = _decide_on(cursor, engine, request_id, status, decided_by, now)
             if not done and withdraw_approved and status == "cancelled":
                 done = conn.execute(_withdrawal(request_id, decided_by, now)).rowcount == 1
-            cursor.execute(*_READ_ROW_PREPARED.args(engine, {"rid": request_id}))
-            found = cursor.fetchone()
+            row = _read_back(cursor, engine, request_id)
         finally:
             cursor.close()
-        row = SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
         if done and then is not None:
             then(conn, row)
     return done, row
+
+
+def finish_grouped(db: Database, request_id: str, status: str, decided_by: str, now: float,
+                   then: Callable[[Any, SimpleNamespace], None]) -> tuple[bool, SimpleNamespace | None]:
+    """``finish`` for a decision whose transaction holds only prepared statements (a poll
+    client's approval or denial: the decision and its audit record, ``then(cursor, row)``),
+    committed together with concurrent decisions (``group_commit.Units``): returns once that
+    commit is done. Of two decisions of one request in one batch, the later one's conditional
+    UPDATE matches nothing: it gets (False, row) and writes nothing."""
+    engine = db.engine
+
+    def unit(cursor) -> tuple[bool, SimpleNamespace | None]:
+        done = _decide_on(cursor, engine, request_id, status, decided_by, now)
+        row = _read_back(cursor, engine, request_id)
+        if done:
+            then(cursor, row)
+        return done, row
+
+    return _units(db, "ciba_requests.finish").run(unit)
+
+
+def _decide_on(cursor, engine, request_id: str, status: str, decided_by: str, now: float) -> bool:
+    cursor.execute(*_DECIDE_PREPARED.args(engine, _decision(request_id, status, decided_by, now)))
+    return cursor.rowcount == 1
+
+
+def _read_back(cursor, engine, request_id: str) -> SimpleNamespace | None:
+    cursor.execute(*_READ_ROW_PREPARED.args(engine, {"rid": request_id}))
+    found = cursor.fetchone()
+    return SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
+
+
+def _units(db: Database, name: str) -> Units:
+    """The process's group commit of units of work named ``name`` (one per database)."""
+    group = db.extras.get(name)
+    if group is None:
+        group = db.extras.setdefault(name, Units(db.engine))
+    return group  # type: ignore[return-value]
 
 
 def mark_exchanged(s: Session, request_id: str) -> bool:
@@ -211,17 +245,23 @@ _EXCHANGE_PREPARED = prepared.Prepared(_EXCHANGE)
 def exchange(db: Database, request_id: str,
              *then: tuple[prepared.Prepared, dict]) -> bool:
     """``mark_exchanged`` and the INSERTs ``then`` (the token record, its audit record) in one
-    short transaction of prepared statements, one commit (the token endpoint's hot path).
-    False, with nothing written, when another caller used the request first: the conditional
-    UPDATE (status approved) lets exactly one win, on SQLite (one writer at a time) and on
-    PostgreSQL (the loser waits for the row lock, then finds the status changed)."""
-    with prepared.raw(db.engine, commit=True) as cursor:
-        cursor.execute(*_EXCHANGE_PREPARED.args(db.engine, {"rid": request_id}))
+    short transaction of prepared statements (the token endpoint's hot path), committed
+    together with concurrent exchanges (``group_commit.Units``): True only once that commit is
+    done. False, with nothing written, when another caller used the request first: the
+    conditional UPDATE (status approved) lets exactly one win, within a batch (the later
+    unit's UPDATE matches no row), on SQLite (one writer at a time) and on PostgreSQL (the
+    loser waits for the row lock, then finds the status changed)."""
+    engine = db.engine
+
+    def unit(cursor) -> bool:
+        cursor.execute(*_EXCHANGE_PREPARED.args(engine, {"rid": request_id}))
         if cursor.rowcount != 1:
-            return False  # commits an empty transaction
+            return False
         for statement, params in then:
-            cursor.execute(*statement.args(db.engine, params))
-    return True
+            cursor.execute(*statement.args(engine, params))
+        return True
+
+    return bool(_units(db, "ciba_requests.exchange").run(unit))
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy.engine import Engine
 
@@ -27,17 +27,19 @@ def _pause() -> None:
 
 
 class _Entry:
-    __slots__ = ("args", "done", "lead", "error")
+    __slots__ = ("args", "done", "lead", "error", "result")
 
-    def __init__(self, args: Sequence | dict) -> None:
-        self.args = args
+    def __init__(self, args: Any) -> None:
+        self.args = args  # an INSERT's parameters, or a unit of work (``Units``)
         self.done = threading.Event()
         self.lead = False
         self.error: BaseException | None = None
+        self.result: Any = None
 
 
 class GroupCommit:
-    def __init__(self, engine: Engine, statement: prepared.Prepared, max_batch: int = 64) -> None:
+    def __init__(self, engine: Engine, statement: prepared.Prepared | None,
+                 max_batch: int = 64) -> None:
         self.engine = engine
         self.statement = statement
         self.max_batch = max_batch
@@ -47,8 +49,12 @@ class GroupCommit:
         self._leading = False
 
     def insert(self, params: dict[str, Any]) -> None:
+        assert self.statement is not None
         sql, args = self.statement.args(self.engine, params)
-        entry = _Entry(args)
+        self._submit(sql, _Entry(args))
+
+    def _submit(self, sql: str, entry: _Entry) -> None:
+        """Queue ``entry``, lead or wait for its batch; raises its own error, if any."""
         with self._lock:
             self._waiting.append(entry)
             lead = not self._leading
@@ -106,8 +112,10 @@ class GroupCommit:
     def _write(self, sql: str, batch: list[_Entry]) -> None:
         try:
             with prepared.raw(self.engine, commit=True) as cursor:
-                cursor.executemany(sql, [e.args for e in batch])
+                results = self._batch(cursor, sql, batch)
             self.commits += 1
+            for entry, result in zip(batch, results):
+                entry.result = result
             return
         except Exception as exc:
             if len(batch) == 1:
@@ -116,7 +124,40 @@ class GroupCommit:
         for entry in batch:  # one by one: each caller gets its own outcome
             try:
                 with prepared.raw(self.engine, commit=True) as cursor:
-                    cursor.execute(sql, entry.args)
+                    entry.result = self._one(cursor, sql, entry)
                 self.commits += 1
             except Exception as exc:
                 entry.error = exc
+
+    def _batch(self, cursor: Any, sql: str, batch: list[_Entry]) -> list[Any]:
+        """The whole batch in one transaction (one executemany of the INSERT)."""
+        cursor.executemany(sql, [e.args for e in batch])
+        return [None] * len(batch)
+
+    def _one(self, cursor: Any, sql: str, entry: _Entry) -> Any:
+        cursor.execute(sql, entry.args)
+
+
+class Units(GroupCommit):
+    """Group commit of units of work: each caller's function runs on the batch's cursor, in
+    the one transaction of the batch, and the caller gets its own return value once that
+    transaction is committed. A unit sees the units before it in its batch (the single-use
+    UPDATE of an auth_req_id exchanged twice in one batch matches once). If the batch fails,
+    it is rolled back and every unit runs again in its own transaction, so that one failing
+    unit fails only its own caller. A unit may run on another caller's greenlet or thread:
+    what it needs from its own request's context (the audit address) it must take along."""
+
+    def __init__(self, engine: Engine, max_batch: int = 64) -> None:
+        super().__init__(engine, None, max_batch)
+
+    def run(self, unit: Callable[[Any], Any]) -> Any:
+        """``unit(cursor)``'s result, committed (with concurrent callers' units) on return."""
+        entry = _Entry(unit)
+        self._submit("", entry)
+        return entry.result
+
+    def _batch(self, cursor: Any, sql: str, batch: list[_Entry]) -> list[Any]:
+        return [entry.args(cursor) for entry in batch]
+
+    def _one(self, cursor: Any, sql: str, entry: _Entry) -> Any:
+        return entry.args(cursor)

@@ -1,6 +1,6 @@
-"""Group commit of bc-authorize's INSERTs (server/storage/group_commit.py): concurrent callers
-share commits, every caller returns only when its own row is stored, and a failing row fails
-only its own caller; and the prepared counts of the pending caps (issue 13). On SQLite, and on
+"""Group commit of bc-authorize's INSERTs and of token exchanges (server/storage/group_commit.py):
+concurrent callers share commits, every caller returns only when its own row is stored, and a
+failing row (or unit of work) fails only its own caller; and the prepared counts of the pending caps (issue 13). On SQLite, and on
 a PostgreSQL schema built by the Alembic revisions (its own search_path), where the prepared
 statements run on raw driver connections."""
 
@@ -142,3 +142,137 @@ def test_pending_counts_for_the_caps(on_db, clock):
     assert ciba_requests.pending_count(provider.db, now, client_id="kiosk") == (2, now + 30)
     assert ciba_requests.pending_count(provider.db, now) == (2, now + 30)
     assert ciba_requests.pending_count(provider.db, now, user_id="nobody") == (0, None)
+
+
+# Units of work (group_commit.Units): the token exchange's single-use UPDATE with its INSERTs.
+
+def approved(provider, alice_id: str, n: int) -> list[str]:
+    rows = [new_row("kiosk", alice_id, status="approved") for _ in range(n)]
+    for row in rows:
+        ciba_requests.insert(provider.db, **row)
+    return [row["id"] for row in rows]
+
+
+def exchange_of(provider, request_id: str, caller: int):
+    """The exchange of ``request_id`` with one audit row naming ``caller`` (a token record
+    stands in as an audit row: what matters is what a loser leaves behind)."""
+    from server import audit
+    from server.storage import audit as audit_repo
+
+    row = audit.values("token_issued", f"client:caller-{caller}", 1.0, client_id="kiosk",
+                       grant=request_id)
+    return lambda: ciba_requests.exchange(provider.db, request_id, (audit_repo.INSERT, row))
+
+
+def audit_rows(provider) -> list[str]:
+    from server.storage.models import AuditEvent
+
+    with provider.db.session() as s:
+        return list(s.scalars(select(AuditEvent.detail).where(
+            AuditEvent.event == "token_issued")))
+
+
+def one_batch(monkeypatch, provider, size: int, name: str = "ciba_requests.exchange") -> None:
+    """The next leader waits (generously) until ``size`` callers are queued: one batch."""
+    from server.storage import group_commit
+
+    group = provider.db.extras.setdefault(name, group_commit.Units(provider.db.engine))
+    ready = threading.Event()
+
+    def gather() -> None:
+        for _ in range(6000):
+            if len(group._waiting) >= size:
+                break
+            ready.wait(0.01)
+
+    monkeypatch.setattr(group_commit, "_pause", gather)
+
+
+def test_exchanges_in_one_batch_each_request_exchanged_once(on_db, monkeypatch):
+    """CIBA §11: of four concurrent exchanges of each of five approved requests, all in one
+    transaction, exactly one per request wins; the losers get False and wrote nothing."""
+    provider, alice_id = on_db
+    ids = approved(provider, alice_id, 5)
+    one_batch(monkeypatch, provider, 20)
+    results: list = [None] * 20
+
+    def call(i: int):
+        return lambda: results.__setitem__(i, exchange_of(provider, ids[i % 5], i)())
+
+    assert run_all([call(i) for i in range(20)]) == [None] * 20
+    for k, request_id in enumerate(ids):
+        assert [results[i] for i in range(k, 20, 5)].count(True) == 1
+    assert results.count(False) == 15
+    assert provider.db.extras["ciba_requests.exchange"].commits == 1
+    assert len(audit_rows(provider)) == 5
+    assert sorted(r.split('"grant":"')[1][:32] for r in audit_rows(provider)) == sorted(ids)
+    assert all(ciba_requests.find_by_hash(provider.db, h).status == "exchanged"
+               for h in _hashes(provider, ids))
+
+
+def _hashes(provider, ids) -> list[str]:
+    with provider.db.session() as s:
+        return list(s.scalars(select(CibaRequest.auth_req_id_hash).where(
+            CibaRequest.id.in_(ids))))
+
+
+def test_a_failing_unit_fails_only_its_caller(on_db, monkeypatch):
+    """A unit that fails in a batch: the batch is rolled back and each unit runs alone, so the
+    others are exchanged once each and the failing caller's request is left as it was."""
+    provider, alice_id = on_db
+    ids = approved(provider, alice_id, 4)
+    one_batch(monkeypatch, provider, 4)
+    group = provider.db.extras["ciba_requests.exchange"]
+    results: list = [None] * 4
+
+    def failing(cursor):
+        # An UPDATE as the exchange's, then a failure after it: the batch must roll it back.
+        cursor.execute("UPDATE ciba_requests SET status = 'exchanged' WHERE id = '%s'" % ids[0])
+        raise RuntimeError("a bug after the UPDATE")
+
+    calls = [lambda: group.run(failing)] + [
+        (lambda i=i: results.__setitem__(i, exchange_of(provider, ids[i], i)())) for i in (1, 2, 3)]
+    outcomes = run_all(calls)
+    assert isinstance(outcomes[0], RuntimeError) and outcomes[1:] == [None] * 3
+    assert results[1:] == [True] * 3 and len(audit_rows(provider)) == 3
+    statuses = {h: ciba_requests.find_by_hash(provider.db, h) for h in _hashes(provider, ids)}
+    assert sorted(r.status for r in statuses.values()) == ["approved"] + ["exchanged"] * 3
+    assert next(r for r in statuses.values() if r.status == "approved").id == ids[0]
+
+
+def test_poll_decisions_in_one_batch_each_request_decided_once(on_db, monkeypatch):
+    """Decisions of poll requests through ``decisions.decide``, grouped: of two concurrent
+    decisions of each request (one approval, one denial) in one transaction exactly one wins,
+    the other hears already_decided and records nothing; each audit record has its own
+    caller's address (the units run on the leader's thread)."""
+    from server import audit
+    from server.oauth.decisions import Outcome, decide
+    from server.storage.models import AuditEvent
+
+    provider, alice_id = on_db
+    rows = [new_row("kiosk", alice_id) for _ in range(4)]
+    for row in rows:
+        ciba_requests.insert(provider.db, **row)
+    one_batch(monkeypatch, provider, 8, "ciba_requests.finish")
+    outcomes: list = [None] * 8
+
+    def call(i: int):
+        def decision() -> None:
+            audit.bind_address(f"192.0.2.{i}")
+            outcomes[i] = decide(provider, rows[i % 4]["id"], i < 4, f"caller:{i}", "poll")
+        return decision
+
+    assert run_all([call(i) for i in range(8)]) == [None] * 8
+    assert provider.db.extras["ciba_requests.finish"].commits == 1
+    for k in range(4):
+        pair = sorted([outcomes[k], outcomes[k + 4]], key=str)
+        assert Outcome.ALREADY_DECIDED in pair and pair.count(Outcome.ALREADY_DECIDED) == 1
+    with provider.db.session() as s:
+        events = s.execute(select(AuditEvent.actor, AuditEvent.address, AuditEvent.event).where(
+            AuditEvent.event.in_(["request_approved", "request_denied"]))).all()
+    assert len(events) == 4
+    assert all(address == "192.0.2." + actor.split(":")[1] for actor, address, _ in events)
+    for actor, _address, event in events:
+        i = int(actor.split(":")[1])
+        assert outcomes[i] in (Outcome.APPROVED, Outcome.DENIED)
+        assert event == f"request_{outcomes[i].value}"

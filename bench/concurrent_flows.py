@@ -1,0 +1,116 @@
+"""Full flows from concurrent greenlets, in-process: the CPU a flow costs when requests
+overlap as they do under the side-by-side benchmark's 20 loops, with the token exchanges and
+the poll clients' decisions group-committed (storage/group_commit.Units) and, in alternating
+rounds of the same process, each committed on its own.
+
+    python bench/concurrent_flows.py [--loops 20] [--flows 600] [--rounds 3]
+
+Each loop is a greenlet (gevent, as under ``gunicorn -k gevent``) running bc-authorize ->
+approval (/testing/ciba-approval) -> token straight through the WSGI app. Prints µs of CPU
+of this process per flow (the least of the rounds) and the units per commit. A sequential
+run (profile_hot_paths.py --flows) cannot show a group commit: its batches hold one caller.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import urlencode  # noqa: E402
+
+import gevent  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import targets as t  # noqa: E402
+from profile_hot_paths import wsgi_post  # noqa: E402
+
+CIBA = "urn:openid:params:grant-type:ciba"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--loops", type=int, default=20)
+    ap.add_argument("--flows", type=int, default=600, help="flows per round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of each kind")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ciba-flows-") as tmp:
+        instance = Path(tmp) / "instance"
+        t.prepare_ours(instance, "http://op.bench", "")
+        from server import create_app
+        from server.config import Settings
+        from server.storage import ciba_requests, prepared
+
+        app = create_app(Settings(instance_path=str(instance), issuer="http://op.bench",
+                                  secret_key="bench-secret-key", max_pending_per_user=0,
+                                  max_pending_per_client=0,
+                                  automated_approval_token=t.APPROVAL_TOKEN))
+        db = app.extensions["ciba"].db
+        client = {"Authorization": t.basic_auth(),
+                  "Content-Type": "application/x-www-form-urlencoded"}
+        approver = {"Authorization": "Bearer " + t.APPROVAL_TOKEN,
+                    "Content-Type": "application/x-www-form-urlencoded"}
+
+        def flow() -> None:
+            status, body = wsgi_post(app, "/bc-authorize", t.BC_BODY, client)
+            assert status == 200, body
+            rid = json.loads(body)["auth_req_id"]
+            status, body = wsgi_post(app, "/testing/ciba-approval",
+                                     urlencode({"auth_req_id": rid, "action": "allow"}), approver)
+            assert status == 200, body
+            status, body = wsgi_post(app, "/token", urlencode(
+                {"grant_type": CIBA, "auth_req_id": rid}), client)
+            assert status == 200, body
+
+        def run(n: int) -> float:
+            left = [n]
+
+            def loop() -> None:
+                while left[0] > 0:
+                    left[0] -= 1
+                    flow()
+
+            started = time.process_time()
+            gevent.joinall([gevent.spawn(loop) for _ in range(args.loops)], raise_error=True)
+            return (time.process_time() - started) / n * 1e6
+
+        grouped = ciba_requests.Units.run
+
+        def alone(self, unit):  # each exchange in its own transaction, no queue
+            with prepared.raw(self.engine, commit=True) as cursor:
+                result = unit(cursor)
+            self.commits += 1
+            return result
+
+        run(200)  # warm
+        best = {"grouped": float("inf"), "one commit each": float("inf")}
+        names = ("ciba_requests.finish", "ciba_requests.exchange")
+        batches: list[str] = []
+        for _ in range(args.rounds):
+            for kind in best:
+                ciba_requests.Units.run = grouped if kind == "grouped" else alone
+                before = [getattr(db.extras.get(n), "commits", 0) for n in names]
+                best[kind] = min(best[kind], run(args.flows))
+                if kind == "grouped":
+                    batches.append("/".join(
+                        f"{args.flows / max(1, db.extras[n].commits - b):.1f}"
+                        for n, b in zip(names, before)))
+        ciba_requests.Units.run = grouped
+        print(f"{args.loops} concurrent loops, {args.flows} flows per round, least of "
+              f"{args.rounds} rounds, µs of CPU per flow:")
+        for kind, us in best.items():
+            print(f"  decisions and exchanges {kind}: {us:.0f} µs ({1e6 / us:.0f} flows/s on "
+                  "one core)")
+        print(f"  decisions/exchanges per commit when grouped: {', '.join(batches)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
