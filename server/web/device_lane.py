@@ -36,7 +36,7 @@ from ..devices.errors import DeviceError, TooManyRequests
 from ..storage import versions
 from . import ws_handshake, ws_transport
 from .device import MAX_MESSAGE_SIZE, DeviceSession
-from .fast_lane import _UNEXPECTED, SECURITY_HEADERS, _status_line
+from .fast_lane import SECURITY_HEADERS, UNEXPECTED, status_line
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -135,10 +135,10 @@ def _refuse(start_response: Callable, status: int, headers: list[tuple[str, str]
             body: dict | None) -> Iterable[bytes]:
     """An answer as Flask's jsonify writes it (sorted keys, compact, a newline), with the
     security headers and the request counter."""
-    raw = _UNEXPECTED if body is None else \
+    raw = UNEXPECTED if body is None else \
         (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode()
     headers.insert(1, ("Content-Length", str(len(raw))))
     headers.extend(SECURITY_HEADERS)
     metrics.request_done(ENDPOINT, "GET", status, None)
-    start_response(_status_line(status), headers)
+    start_response(status_line(status), headers)
     return [raw]

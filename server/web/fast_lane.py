@@ -124,7 +124,7 @@ class FastLane:
         try:
             body = environ["wsgi.input"].read(int(length)) if length != "0" else b""
         except Exception as exc:  # a timeout or a disconnect: Flask answers it as always
-            environ["wsgi.input"] = _Failing(exc)
+            environ["wsgi.input"] = FailingInput(exc)
             return self.next(environ, start_response)
         form = self._parse(body)
         if form is None or len(body) != int(length) or (
@@ -166,14 +166,14 @@ class FastLane:
                 headers = _protocol_headers(headers, len(body))
             except Exception:
                 log.exception("unexpected error on %s %s", "POST", environ.get("PATH_INFO"))
-                status, body = 500, _UNEXPECTED
+                status, body = 500, UNEXPECTED
                 headers = [("Content-Type", "application/json"),
                            ("Content-Length", str(len(body)))]
         finally:
             versions.end_request(scope)
         headers.extend(SECURITY_HEADERS)
         metrics.request_done(endpoint, "POST", status, time.perf_counter() - started)
-        start_response(_status_line(status), headers)
+        start_response(status_line(status), headers)
         return [body]
 
 
@@ -202,12 +202,12 @@ _FIXED: dict[str, Callable[[int], str]] = {
     "content-length": lambda n: str(n)}
 
 #: web/errors.py's 500 as Flask's jsonify writes it (sorted keys, compact, a newline).
-_UNEXPECTED = (json.dumps({"error": "server_error",
+UNEXPECTED = (json.dumps({"error": "server_error",
                            "error_description": "The provider hit an unexpected condition"},
                           sort_keys=True, separators=(",", ":")) + "\n").encode()
 
 
-def _status_line(status: int) -> str:
+def status_line(status: int) -> str:
     """As werkzeug's Response writes it: ``400 BAD REQUEST``."""
     line = _STATUS.get(status)
     if line is None:
@@ -232,7 +232,7 @@ def _secure(environ: dict) -> bool:
 _TRANSPORT: dict[tuple, bool] = {}
 
 
-class _Failing(io.RawIOBase):
+class FailingInput(io.RawIOBase):
     """A body stream that fails as the real one did, for Flask to answer."""
 
     def __init__(self, exc: Exception) -> None:

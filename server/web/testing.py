@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -23,14 +24,14 @@ from ..oauth.decisions import Outcome, decide
 from ..security import digest, equal
 from ..storage import ciba_requests, versions
 from .context import current_provider
-from .fast_lane import (_UNEXPECTED, FORM, SECURITY_HEADERS, FastLane, _Failing, _status_line,
-                        log)
+from .fast_lane import FORM, SECURITY_HEADERS, UNEXPECTED, FailingInput, FastLane, status_line
 from .forms import strict_form
 
 if TYPE_CHECKING:
     from ..ports import ProviderCore
 
 bp = Blueprint("testing", __name__)
+log = logging.getLogger("server.web.errors")  # the logger of the 500s Flask's lane logs
 PATH = "/testing/ciba-approval"
 ENDPOINT = "testing.ciba_approval"  # Flask's endpoint name: the metrics label
 
@@ -94,7 +95,7 @@ class ApprovalLane(FastLane):
         try:
             body = environ["wsgi.input"].read(int(length))
         except Exception as exc:  # a timeout or a disconnect: Flask answers it as always
-            environ["wsgi.input"] = _Failing(exc)
+            environ["wsgi.input"] = FailingInput(exc)
             return self.next(environ, start_response)
         form = self._parse(body)
         environ["wsgi.input"] = io.BytesIO(body)  # for Flask, if the lane passes
@@ -105,13 +106,13 @@ class ApprovalLane(FastLane):
         audit.bind_address(environ.get("REMOTE_ADDR"))
         scope = versions.begin_request()
         try:
-                decided = self._decide(form)
+            decided = self._decide(form)
         finally:
             versions.end_request(scope)
         if decided is None:
             return self.next(environ, start_response)  # unknown: the view's invalid_request
         status, answer = decided
-        start_response(_status_line(status), [
+        start_response(status_line(status), [
             ("Content-Type", "application/json"), ("Content-Length", str(len(answer))),
             *SECURITY_HEADERS])
         metrics.request_done(ENDPOINT, "POST", status, time.perf_counter() - started)
@@ -128,4 +129,4 @@ class ApprovalLane(FastLane):
             return status_of(outcome), _BODIES[outcome]
         except Exception:
             log.exception("unexpected error on %s %s", "POST", PATH)
-            return 500, _UNEXPECTED
+            return 500, UNEXPECTED
