@@ -78,7 +78,12 @@ class Checkpointer:
 
     def _run(self, sleep: Callable[[float], None], generation: int) -> None:
         pid = os.getpid()
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            connection = sqlite3.connect(self.path, isolation_level=None,
+                                         check_same_thread=False)
+        except sqlite3.Error as exc:  # the folder went away: commits checkpoint at the backstop
+            log.warning("WAL checkpoints of %s stopped: %s", self.path, exc)
+            return
         try:
             while self._running(pid, generation):
                 sleep(INTERVAL)

@@ -79,3 +79,53 @@ def test_the_serving_provider_runs_the_thread(tmp_path):
     db = app.extensions["ciba"].db
     assert db.checkpointer is not None and autocheckpoint(db) == checkpoint.BACKSTOP_PAGES
     db.dispose()
+
+
+class FailingFirst:
+    """A real SQLite connection whose first ``failures`` checkpoints fail as a full disk does."""
+
+    def __init__(self, connection, failures: int) -> None:
+        self.connection = connection
+        self.failures = failures
+
+    def execute(self, sql: str):
+        if sql.startswith("PRAGMA wal_checkpoint") and self.failures > 0:
+            self.failures -= 1
+            raise checkpoint.sqlite3.OperationalError("database or disk is full")
+        return self.connection.execute(sql)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def test_a_failed_checkpoint_is_logged_and_the_thread_goes_on(tmp_path, monkeypatch, caplog):
+    real_connect = checkpoint.sqlite3.connect
+    monkeypatch.setattr(checkpoint, "INTERVAL", 0.01)
+    monkeypatch.setattr(checkpoint.sqlite3, "connect",
+                        lambda *a, **k: FailingFirst(real_connect(*a, **k), failures=3))
+    path = tmp_path / "op.db"
+    db = Database(f"sqlite:///{path}", checkpoint_thread=True)
+    try:
+        caplog.set_level("WARNING", logger="server.storage.checkpoint")
+        db.create_all()
+        deadline = time.monotonic() + 60
+        while db.checkpointer.checkpoints < 3:  # it kept going after the failures
+            assert time.monotonic() < deadline, "the thread stopped after a failed checkpoint"
+            time.sleep(0.02)
+        failures = [r.getMessage() for r in caplog.records
+                    if r.name == "server.storage.checkpoint"]
+        assert len(failures) == 3
+        assert all(str(path) in m and "disk is full" in m for m in failures)
+    finally:
+        db.dispose()
+
+
+def test_a_database_file_that_cannot_be_opened_stops_the_thread_with_a_warning(tmp_path, caplog):
+    caplog.set_level("WARNING", logger="server.storage.checkpoint")
+    gone = tmp_path / "gone" / "op.db"  # its folder does not exist
+    owner = type("Owner", (), {})()  # the Database it would belong to (held weakly)
+    checkpointer = checkpoint.Checkpointer(str(gone), owner=owner)
+    checkpointer._run(lambda _s: None, 0)  # on this thread: it returns instead of looping
+    assert [r.getMessage() for r in caplog.records] == [
+        f"WAL checkpoints of {gone} stopped: unable to open database file"]
+    assert checkpointer.checkpoints == 0
