@@ -7,7 +7,8 @@ folder (``ProviderProcess``).
         requests.get(op.url("/.well-known/openid-configuration"))
         link = op.approval_link("alice")              # the console channel's logged link
 
-``server="gunicorn"`` runs ``gunicorn -k gevent`` on ``server.wsgi:app`` instead (the production
+``server="gunicorn"`` runs gunicorn with the production worker class (server.gunicorn_worker's
+gevent worker, as server.gunicorn_conf chooses) on ``server.wsgi:app`` instead (the production
 setup; ``workers`` > 1 needs ``CIBA_REDIS_URL`` in ``env`` for device pushes); a subclass may
 override ``command()`` for other options. Several processes may share one instance folder: pass
 the same ``instance``. Output is kept in ``lines`` and appended to ``log_path``; a start that
@@ -211,7 +212,8 @@ class ProviderProcess:
     # -- the server ----------------------------------------------------------------------------
     def command(self) -> list[str]:
         if self.server == "gunicorn":
-            return [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", str(self.workers),
+            return [sys.executable, "-m", "gunicorn", "-k", "server.gunicorn_worker.GeventWorker",
+                    "-w", str(self.workers),
                     "--worker-connections", "20000", "-b", f"127.0.0.1:{self.port}",
                     "--graceful-timeout", "3", "server.wsgi:app"]
         return console_script("ciba-provider", "server.cli") + [
