@@ -166,6 +166,7 @@ def _any_client(op) -> tuple[str, str]:
 
 
 def test_registration_tokens_and_the_audit_log(op, console):
+    create_client(console, op, "audit-desk")  # an operator's client_created, in any test order
     console.goto(op.issuer + "/admin/registration/")
     console.fill("input[name=label]", "partner bank")
     console.click("#make-token")
