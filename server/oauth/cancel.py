@@ -28,9 +28,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping
 
-from ..security import digest
 from ..storage import ciba_requests
-from . import errors
+from . import errors, request_ids
 from .clients import CIBA_GRANT_TYPE, RegisteredClient
 from .decisions import Outcome, cancel, state_of
 
@@ -50,7 +49,7 @@ def cancel_request(provider: "ProviderCore", client: RegisteredClient,
     auth_req_id = form.get("auth_req_id")
     if not auth_req_id:
         raise errors.InvalidRequestError("Missing auth_req_id")
-    req = ciba_requests.find_by_hash(provider.db, digest(auth_req_id))  # read-only, no lock
+    req = ciba_requests.find_by_hash(provider.db, request_ids.key(auth_req_id))  # read-only, no lock
     if req is None or req.client_id != client.client_id:
         raise errors.InvalidGrantError("Unknown auth_req_id")
     state = _state(req, provider.clock.now())
@@ -59,7 +58,7 @@ def cancel_request(provider: "ProviderCore", client: RegisteredClient,
         if outcome is Outcome.CANCELLED:
             return {"status": "cancelled"}
         # denied, exchanged or expired meanwhile
-        req = ciba_requests.find_by_hash(provider.db, digest(auth_req_id))
+        req = ciba_requests.find_by_hash(provider.db, request_ids.key(auth_req_id))
         state = _state(req, provider.clock.now()) if req else "expired"
     if state == "cancelled":
         return {"status": "cancelled"}

@@ -16,10 +16,9 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from .. import jsonsafe
 from ..notify import LoginRequestEvent
-from ..security import digest, new_id
 from ..storage import ciba_requests
 from ..storage.models import CibaRequest, User
-from . import errors, fapi, request_object
+from . import errors, fapi, request_ids, request_object
 from .ciba_core import BackchannelAuthenticationEndpoint, BackchannelAuthenticationRequest
 from .clients import AUTH_METHODS, RegisteredClient
 from .keys import SUPPORTED_ALGS
@@ -119,7 +118,8 @@ class BackchannelEndpoint(BackchannelAuthenticationEndpoint):
 
     # -- storage and the device ---------------------------------------------------------------
     def generate_auth_req_id(self) -> str:
-        return new_id(32)
+        # Stamped with the time (request_ids.py): the storage's unique indexes grow in order.
+        return request_ids.new_auth_req_id()
 
     def save_authentication_request(self, auth_req_id: str,
                                     req: BackchannelAuthenticationRequest) -> Any:
@@ -127,10 +127,11 @@ class BackchannelEndpoint(BackchannelAuthenticationEndpoint):
         columns and the console channel's approval link token."""
         p, client, user, mode = self.p, req.client, req.user, req.delivery_mode
         now = p.clock.now()
-        approval_token = new_id(32)
+        ids = request_ids.companions(auth_req_id)
+        approval_token = ids.approval_token
         row = ciba_requests.insert(
-            p.db, id=ciba_requests.new_row_id(), auth_req_id_hash=digest(auth_req_id),
-            device_request_id=new_id(24), client_id=client.client_id, user_id=user.id,
+            p.db, id=ids.row_id, auth_req_id_hash=request_ids.key(auth_req_id),
+            device_request_id=ids.device_request_id, client_id=client.client_id, user_id=user.id,
             scope=req.scope, acr_values=req.acr_values, binding_message=req.binding_message,
             authorization_details=json.dumps(req.authorization_details)
             if req.authorization_details is not None else None,
@@ -138,7 +139,7 @@ class BackchannelEndpoint(BackchannelAuthenticationEndpoint):
             auth_req_id_sealed=p.box.seal(auth_req_id) if mode != "poll" else None,
             created_at=now, expires_at=now + req.expires_in,
             interval=self.get_interval(client),
-            approval_token_hash=digest(approval_token), status="pending")
+            approval_token_hash=request_ids.key(approval_token), status="pending")
         return row, approval_token
 
     def notify_authentication_device(self, auth_req_id: str,

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749.grants import RefreshTokenGrant as _RefreshTokenGran
 
 from ..security import digest
 from ..storage import ciba_requests, tokens as token_repo, users
-from . import ciba_core, errors
+from . import ciba_core, errors, request_ids
 from .ciba_core import AuthRequestMixin
 from .clients import AUTH_METHODS
 from .mtls import binding_for
@@ -67,7 +67,7 @@ class CibaGrant(ciba_core.CibaGrant):
 
     def query_auth_request(self, auth_req_id: str) -> StoredAuthRequest | None:
         # One indexed read; a pending poll writes nothing (polling.py keeps its interval).
-        row = ciba_requests.find_by_hash(self.provider.db, digest(auth_req_id))
+        row = ciba_requests.find_by_hash(self.provider.db, request_ids.key(auth_req_id))
         return StoredAuthRequest(row, self.provider.directory) if row is not None else None
 
     def should_slow_down(self, auth_request: StoredAuthRequest, now: float) -> bool:

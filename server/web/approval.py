@@ -11,8 +11,8 @@ import json
 
 from flask import Blueprint, render_template, request
 
+from ..oauth import request_ids
 from ..oauth.decisions import Outcome, decide, state_of
-from ..security import digest
 from ..storage import ciba_requests, clients
 from .context import current_provider
 from .session import check_csrf, csrf_token, sign_in, signed_in_user
@@ -23,7 +23,7 @@ bp = Blueprint("approval", __name__)
 def _load(token: str):
     p = current_provider()
     with p.db.session() as s:
-        req = ciba_requests.by_approval_token_hash(s, digest(token))
+        req = ciba_requests.by_approval_token_hash(s, request_ids.key(token))
         client = clients.get(s, req.client_id) if req else None
     return req, client
 

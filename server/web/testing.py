@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from flask import Blueprint, jsonify, request
 
 from .. import audit, metrics
-from ..oauth import errors
+from ..oauth import errors, request_ids
 from ..oauth.decisions import Outcome, decide
-from ..security import digest, equal
+from ..security import equal
 from ..storage import ciba_requests, versions
 from .context import current_provider
 from .fast_lane import FORM, SECURITY_HEADERS, UNEXPECTED, FailingInput, FastLane, status_line
@@ -48,7 +48,7 @@ def ciba_approval():
     action = form.get("action")
     if not form.get("auth_req_id") or action not in ("allow", "deny"):
         raise errors.InvalidRequestError("auth_req_id and action=allow|deny are required")
-    req = ciba_requests.find_by_hash(p.db, digest(form["auth_req_id"]))
+    req = ciba_requests.find_by_hash(p.db, request_ids.key(form["auth_req_id"]))
     if req is None:
         raise errors.InvalidRequestError("Unknown auth_req_id")
     outcome = decide(p, req.id, action == "allow", "testing", req.delivery_mode)
@@ -122,7 +122,7 @@ class ApprovalLane(FastLane):
         """(status, body) of the decision, or None for an auth_req_id nobody issued."""
         p: "ProviderCore" = self.provider
         try:
-            req = ciba_requests.find_by_hash(p.db, digest(form["auth_req_id"]))
+            req = ciba_requests.find_by_hash(p.db, request_ids.key(form["auth_req_id"]))
             if req is None:
                 return None
             outcome = decide(p, req.id, form["action"] == "allow", "testing", req.delivery_mode)

@@ -13,8 +13,8 @@ import uuid
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
+from server.oauth import request_ids
 from server.oauth.decisions import decide
-from server.security import digest
 from server.storage import ciba_requests
 
 CIBA = "urn:openid:params:grant-type:ciba"
@@ -56,7 +56,7 @@ def poll(http, creds, req_id: str, headers=None):
 def decide_request(provider, req_id: str, approve: bool = True):
     """What the user's Accept or Deny does (the approval page and the devices call this)."""
     with provider.db.session() as s:
-        row = ciba_requests.by_auth_req_id_hash(s, digest(req_id))
+        row = ciba_requests.by_auth_req_id_hash(s, request_ids.key(req_id))
     return decide(provider, row.id, approve, "test")
 
 

@@ -175,13 +175,13 @@ def test_client_name_is_escaped(http, alice, make_client, provider):
 
 def test_a_cancelled_request_says_so_and_cannot_be_accepted(http, request_link, provider):
     from server.oauth.decisions import cancel
-    from server.security import digest
+    from server.oauth import request_ids
     from server.storage import ciba_requests
 
     req, path = request_link
     page = sign_in(http, path)
     with provider.db.session() as s:
-        rid = ciba_requests.by_auth_req_id_hash(s, digest(req)).id
+        rid = ciba_requests.by_auth_req_id_hash(s, request_ids.key(req)).id
     cancel(provider, rid, "client")
     answer = http.post(path, data={"action": "accept", "csrf_token": csrf(page)})
     assert 'id="state">Request cancelled<' in text(answer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import pytest
@@ -30,8 +31,12 @@ def test_success_response(http, alice, kiosk):
     # CIBA §7.3, and this provider's extension (README): alice has no device here.
     assert set(body) == {"auth_req_id", "expires_in", "interval", "ciba_stack_delivery"}
     assert body["ciba_stack_delivery"] == "console"
-    raw = base64.urlsafe_b64decode(body["auth_req_id"] + "=" * (-len(body["auth_req_id"]) % 4))
-    assert len(raw) * 8 >= 160  # CIBA §7.3: at least 160 bits of entropy
+    # CIBA §7.3: only the characters A-Z a-z 0-9 . - _, and at least 160 bits of entropy: the
+    # random part after the time stamp (server/oauth/request_ids.py) has 256.
+    assert re.fullmatch(r"[0-9a-f]{16}\.[A-Za-z0-9_-]+", body["auth_req_id"])
+    secret = body["auth_req_id"].partition(".")[2]
+    raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+    assert len(raw) * 8 >= 160
     assert body["expires_in"] == 300
     assert body["interval"] == 5
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from server.oauth.decisions import Outcome, cancel, decide
-from server.security import digest
+from server.oauth import request_ids
 from server.storage import ciba_requests
 
 from .ciba_helpers import assert_error, auth_req_id, poll
@@ -15,7 +15,7 @@ from .test_delivery_modes import notification_endpoint  # noqa: F401  (fixture)
 
 def row_id(provider, req_id: str) -> str:
     with provider.db.session() as s:
-        return ciba_requests.by_auth_req_id_hash(s, digest(req_id)).id
+        return ciba_requests.by_auth_req_id_hash(s, request_ids.key(req_id)).id
 
 
 class Recorder:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from server.oauth import outbox as outbox_module
-from server.security import digest
+from server.oauth import request_ids
 from server.storage import ciba_requests, outbox as outbox_repo
 from server.storage.models import NotificationOutbox, Token
 from tests.support.callback_server import CallbackServer
@@ -102,7 +102,7 @@ def test_a_push_whose_callback_is_down_gets_its_tokens_once_it_is_back(
     assert body["auth_req_id"] == req and {"access_token", "id_token", "refresh_token"} <= set(body)
     with provider.db.session() as s:
         assert s.query(Token).count() == 1  # tokens issued once
-        request = ciba_requests.by_auth_req_id_hash(s, digest(req))
+        request = ciba_requests.by_auth_req_id_hash(s, request_ids.key(req))
         assert request.status == "exchanged"
     [row] = rows(provider)
     assert (row.status, row.attempts, row.last_status) == ("delivered", 3, 204)
@@ -179,7 +179,7 @@ def test_a_client_cancelling_its_own_request_is_not_notified(http, provider, ali
     callback.start()
     req = auth_req_id(http, make(make_client, "push", callback), client_notification_token="t")
     with provider.db.session() as s:
-        row_id = ciba_requests.by_auth_req_id_hash(s, digest(req)).id
+        row_id = ciba_requests.by_auth_req_id_hash(s, request_ids.key(req)).id
     cancel(provider, row_id, "client")
     assert rows(provider) == [] and outbox.step() == 0
 
@@ -284,13 +284,13 @@ def test_decision_audit_and_delivery_commit_together(http, provider, alice, make
     with pytest.raises(RuntimeError):
         decide_request(provider, req, approve=approve)
     with provider.db.session() as s:
-        assert ciba_requests.by_auth_req_id_hash(s, digest(req)).status == "pending"
+        assert ciba_requests.by_auth_req_id_hash(s, request_ids.key(req)).status == "pending"
         assert not decisions_audited(s)
     assert rows(provider) == []
     monkeypatch.setattr(delivery, "enqueue", original)
     decide_request(provider, req, approve=approve)
     with provider.db.session() as s:
-        status = ciba_requests.by_auth_req_id_hash(s, digest(req)).status
+        status = ciba_requests.by_auth_req_id_hash(s, request_ids.key(req)).status
         events = decisions_audited(s)
     assert status == ("approved" if approve else "denied")
     assert events == ["request_approved" if approve else "request_denied"]

@@ -50,11 +50,11 @@ def test_signed_request_is_accepted(http, provider, clock, alice, bank, key):
         clock, key, requested_expiry=120, authorization_details=[{"type": "payment"}]))
     assert response.status_code == 200, response.json
     assert response.json["expires_in"] == 120  # requested_expiry as a JSON number
-    from server.security import digest
+    from server.oauth import request_ids
     from server.storage import ciba_requests
 
     with provider.db.session() as s:
-        row = ciba_requests.by_auth_req_id_hash(s, digest(response.json["auth_req_id"]))
+        row = ciba_requests.by_auth_req_id_hash(s, request_ids.key(response.json["auth_req_id"]))
     assert row.binding_message == "W4SCT"
     assert json.loads(row.authorization_details) == [{"type": "payment"}]
 
