@@ -1,8 +1,8 @@
 """The bc-authorize INSERT alone, as the group commit writes it: batches of rows of
 ciba_requests in one ``executemany`` and one commit on a SQLite file with the provider's schema
 and PRAGMAs (WAL checkpoints on the process's thread, as in production). Prints µs per row
-(wall and CPU) for the batches written while the table grows through 10^3, 10^4 and 10^5 rows,
-and the process's RSS.
+(wall, the caller's CPU, and the process's with its checkpoint thread and the rows' making) for the batches written while the table grows through 10^3, 10^4 and
+10^5 rows, the bytes written per row (WAL frames and checkpoint copies), and the process's RSS.
 
     python bench/ciba_insert.py [--rows 100000] [--batch 30] [--keys random|ordered]
                                 [--pragma cache_size=-65536 ...] [--drop-index NAME ...]
@@ -58,6 +58,12 @@ def row_values(keys: str, now: float) -> dict:
     return row
 
 
+def _written() -> int:
+    """Bytes this process passed to write() so far: the WAL frames and the checkpoints' copies."""
+    with open("/proc/self/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("wchar:"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=100_000)
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.drop_index:
                 conn.execute(text(f"DROP INDEX {name}"))
         sql = ciba_requests._INSERT_PREPARED.args(db.engine, row_values("random", 0))[0]
-        written, walls, cpus = 0, [], []
+        written, walls, cpus, wchar, proc = 0, [], [], _written(), time.process_time()
         mark = iter(MARKS)
         upto = next(mark)
         print(f"keys={args.keys} batch={args.batch} pragmas={args.pragma or '-'} "
@@ -100,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
                 n = len(walls) * args.batch
                 print(f"  rows {written - n:>7,}-{written:>7,}: wall {sum(walls) / n * 1e6:6.1f} "
                       f"µs/row (median batch {statistics.median(walls) / args.batch * 1e6:5.1f}), "
-                      f"caller CPU {sum(cpus) / n * 1e6:6.1f} µs/row, max RSS {rss:.0f} MiB")
-                walls, cpus = [], []
+                      f"caller CPU {sum(cpus) / n * 1e6:6.1f} µs/row, "
+                      f"process CPU {(time.process_time() - proc) / n * 1e6:6.1f} µs/row, "
+                      f"written {(_written() - wchar) / n / 1024:4.1f} KiB/row, max RSS {rss:.0f} MiB")
+                walls, cpus, wchar, proc = [], [], _written(), time.process_time()
                 upto = next(mark, args.rows)
         db.dispose()
     return 0
