@@ -1,8 +1,10 @@
 """The bc-authorize INSERT alone, as the group commit writes it: batches of rows of
 ciba_requests in one ``executemany`` and one commit on a SQLite file with the provider's schema
-and PRAGMAs (WAL checkpoints on the process's thread, as in production). Prints µs per row
-(wall, the caller's CPU, and the process's with its checkpoint thread and the rows' making) for the batches written while the table grows through 10^3, 10^4 and
-10^5 rows, the bytes written per row (WAL frames and checkpoint copies), and the process's RSS.
+and PRAGMAs (WAL checkpoints on the process's thread, as in production). Prints, for the
+batches written while the table grows through 10^3, 10^4 and 10^5 rows, µs per row (wall; the
+caller's CPU in executemany and commit; the process's CPU, its checkpoint thread and the making
+of the rows included), the bytes written per row (WAL frames and checkpoint copies), and the
+process's RSS.
 
     python bench/ciba_insert.py [--rows 100000] [--batch 30] [--keys random|ordered]
                                 [--pragma cache_size=-65536 ...] [--drop-index NAME ...]
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"µs/row (median batch {statistics.median(walls) / args.batch * 1e6:5.1f}), "
                       f"caller CPU {sum(cpus) / n * 1e6:6.1f} µs/row, "
                       f"process CPU {(time.process_time() - proc) / n * 1e6:6.1f} µs/row, "
-                      f"written {(_written() - wchar) / n / 1024:4.1f} KiB/row, max RSS {rss:.0f} MiB")
+                      f"written {(_written() - wchar) / n / 1024:4.1f} KiB/row, "
+                      f"max RSS {rss:.0f} MiB")
                 walls, cpus, wchar, proc = [], [], _written(), time.process_time()
                 upto = next(mark, args.rows)
         db.dispose()

@@ -49,7 +49,8 @@ def cancel_request(provider: "ProviderCore", client: RegisteredClient,
     auth_req_id = form.get("auth_req_id")
     if not auth_req_id:
         raise errors.InvalidRequestError("Missing auth_req_id")
-    req = ciba_requests.find_by_hash(provider.db, request_ids.key(auth_req_id))  # read-only, no lock
+    # read-only, no lock
+    req = ciba_requests.find_by_hash(provider.db, request_ids.key(auth_req_id))
     if req is None or req.client_id != client.client_id:
         raise errors.InvalidGrantError("Unknown auth_req_id")
     state = _state(req, provider.clock.now())
