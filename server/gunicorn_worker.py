@@ -19,6 +19,8 @@ from gunicorn.http import wsgi
 from gunicorn.util import to_bytestring, write
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
+from .gunicorn_device import DeviceAccept
+
 
 class OneSendResponse(wsgi.Response):
     """A gunicorn response whose headers leave with the first body bytes (see the module)."""
@@ -43,10 +45,25 @@ class OneSendResponse(wsgi.Response):
 
 
 class GeventWorker(_GeventWorker):
-    """gunicorn's gevent worker answering with ``OneSendResponse``."""
+    """gunicorn's gevent worker answering with ``OneSendResponse``, with device upgrades
+    (``GET /device/ws``) read the short way (server.gunicorn_device)."""
+
+    device_accept: DeviceAccept | None = None
 
     def init_process(self) -> None:
         # gunicorn builds HTTP/1 responses through ``wsgi.create`` with the module's
         # ``Response`` (no hook for HTTP/1): this worker process uses ours.
         wsgi.Response = OneSendResponse
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.device_accept = DeviceAccept(self) if DeviceAccept.usable(self) else None
+
+    def handle(self, listener, client, addr) -> None:  # type: ignore[no-untyped-def]
+        accept = self.device_accept
+        if accept is not None:
+            client.setblocking(1)  # as gunicorn's gevent worker
+            if accept.serve(listener, client, addr):
+                return
+        super().handle(listener, client, addr)
