@@ -19,7 +19,7 @@ from gunicorn.http import wsgi
 from gunicorn.util import to_bytestring, write
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
-from .gunicorn_device import DeviceAccept
+from .gunicorn_device import DeviceAccept, FullCollections
 
 
 class OneSendResponse(wsgi.Response):
@@ -46,9 +46,11 @@ class OneSendResponse(wsgi.Response):
 
 class GeventWorker(_GeventWorker):
     """gunicorn's gevent worker answering with ``OneSendResponse``, with device upgrades
-    (``GET /device/ws``) read the short way (server.gunicorn_device)."""
+    (``GET /device/ws``) read the short way and full garbage collections on a clock
+    (server.gunicorn_device) when it serves the provider."""
 
     device_accept: DeviceAccept | None = None
+    full_collections: FullCollections | None = None
 
     def init_process(self) -> None:
         # gunicorn builds HTTP/1 responses through ``wsgi.create`` with the module's
@@ -58,7 +60,9 @@ class GeventWorker(_GeventWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        self.device_accept = DeviceAccept(self) if DeviceAccept.usable(self) else None
+        if DeviceAccept.usable(self):  # the provider, holding device sockets
+            self.device_accept = DeviceAccept(self)
+            self.full_collections = FullCollections()
 
     def handle(self, listener, client, addr) -> None:  # type: ignore[no-untyped-def]
         accept = self.device_accept

@@ -206,3 +206,47 @@ def test_the_short_way_is_off_for_other_apps_and_settings():
     assert not DeviceAccept.usable(worker(app, proxy_protocol="v1"))
     assert not DeviceAccept.usable(worker(app, http2_cleartext="upgrade"))
     assert not DeviceAccept.usable(worker(app, pre_request=lambda w, r: None))
+
+
+def test_full_collections_run_on_the_clock_and_free_old_cycles():
+    """FullCollections: no full collection by allocation count, one per interval when the
+    collector's own rule asks for it; an old cycle (a session's, after its socket ended) is
+    freed by it."""
+    import gc
+    import weakref
+
+    import gevent
+
+    from server.gunicorn_device import FullCollections
+
+    class Node:
+        pass
+
+    before = gc.get_threshold()
+    collections = FullCollections(interval=0.05)
+    try:
+        assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] > 10 ** 6
+        node = Node()
+        node.cycle = node
+        gone = weakref.ref(node)
+        gc.collect(1)
+        gc.collect(1)  # the cycle is in the oldest generation now
+        del node
+        for _ in range(30):  # allocations: the oldest generation's count passes its default
+            gc.collect(1)
+        assert gone() is not None  # young collections do not reach it
+        deadline = gevent.get_hub().loop.now() + 30
+        while gone() is not None and gevent.get_hub().loop.now() < deadline:
+            gevent.sleep(0.05)
+        assert gone() is None
+    finally:
+        collections.stop()
+    assert gc.get_threshold() == before
+
+
+def test_the_providers_worker_collects_on_the_clock(servers):
+    import requests
+
+    stock, ours = (requests.get(f"http://127.0.0.1:{port}/gc", timeout=30).json()
+                   for port in servers)
+    assert stock[2] == 10 and ours[:2] == stock[:2] and ours[2] > 10 ** 6

@@ -4,10 +4,11 @@ takes its short way for ``GET /device/ws`` upgrades, and it answers with the env
 given (the values a server chooses; object-valued keys by type only) and whether that environ
 came the short way. ``Authorization: take-over`` makes it take the socket over as the device
 lane does (a 101 written on the socket, the connection ended with StopIteration); anything else
-is answered 401 with a JSON body, as a refused upgrade is."""
+is answered 401 with a JSON body, as a refused upgrade is. ``/gc``: the collector's thresholds."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 from types import SimpleNamespace
@@ -18,6 +19,10 @@ OBJECTS = {"wsgi.errors", "wsgi.input", "gunicorn.socket", "wsgi.early_hints",
 
 
 def _app(environ, start_response):
+    if environ["PATH_INFO"] == "/gc":  # the worker's garbage collector thresholds
+        body = json.dumps(gc.get_threshold()).encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
     seen = {k: (sorted(v) if k == "wsgi.version" else v) for k, v in environ.items()
             if k not in OBJECTS and k != "REMOTE_PORT"}
     seen["objects"] = sorted(k for k in OBJECTS if k in environ)
