@@ -104,7 +104,8 @@ class DeviceAccept:
         cfg = self.cfg
         parts = lines[0].split(b" ")
         if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1" \
-                or not _TARGET.fullmatch(parts[1]) or len(lines[0]) > cfg.limit_request_line > 0:
+                or not _TARGET.fullmatch(parts[1]) \
+                or len(lines[0]) + 8 > cfg.limit_request_line > 0:  # a margin under the limit
             return None
         fields = lines[1:]
         if len(fields) > cfg.limit_request_fields:
@@ -149,6 +150,8 @@ class DeviceAccept:
         except socket.timeout:  # nothing within keepalive: gunicorn closes such a connection
             util.close(client)
             return True
+        except OSError:  # reset: gunicorn meets it again and says so as it does
+            return False
         finally:
             client.settimeout(None)
         if not data.startswith(_START):
@@ -161,12 +164,15 @@ class DeviceAccept:
             return False
         environ, size = built
         raw = b""
-        while len(raw) < size:  # consume what was peeked (already in the socket's buffer)
-            chunk = client.recv(size - len(raw))
-            if not chunk:
-                util.close(client)
-                return True
-            raw += chunk
+        try:
+            while len(raw) < size:  # consume what was peeked (already in the socket's buffer)
+                chunk = client.recv(size - len(raw))
+                if not chunk:
+                    raise ConnectionResetError
+                raw += chunk
+        except OSError:  # gone meanwhile: nothing to answer
+            util.close(client)
+            return True
         self._answer(listener, client, addr, environ, raw)
         return True
 
