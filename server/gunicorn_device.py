@@ -269,10 +269,11 @@ class FullCollections:
     by a quarter, so a storm of 10,000 connects ran 10 or 11 full collections of a growing heap,
     1.3-1.7 s of the worker's CPU (about a tenth of the storm's), for almost no garbage; each
     one also stalls the event loop. The young generations keep their default thresholds (the
-    connect path's own cyclic garbage is freed there); what reaches the oldest one (a session's
-    cycle once its socket is over) is freed within ``interval`` seconds, when the collector's
-    own rule would have asked for a full collection (``gc.get_count()[2]`` past its default
-    threshold) since the last one."""
+    connect path's own cyclic garbage is freed there). Every ``interval`` seconds the oldest one
+    is collected when CPython's own rule asks for it (ten middle-generation collections since
+    the last, and the oldest generation grown by a quarter since then), so a session's cycle
+    left when its socket ends is freed within ``interval`` seconds of that, and a steady state
+    (sockets connected, little growth) does not rescan them every ``interval``."""
 
     def __init__(self, interval: float = FULL_COLLECTION_SECONDS) -> None:
         import gc
@@ -280,6 +281,7 @@ class FullCollections:
         import gevent
 
         self.due_after = gc.get_threshold()[2]  # the default rule's count, kept as the trigger
+        self.long_lived = len(gc.get_objects(2))
         gc.set_threshold(*gc.get_threshold()[:2], _NEVER)
         self.timer = gevent.get_hub().loop.timer(interval, interval)
         self.timer.start(gevent.spawn, self._tick)  # finalizers may block: not in the hub
@@ -287,8 +289,11 @@ class FullCollections:
     def _tick(self) -> None:
         import gc
 
-        if gc.get_count()[2] >= self.due_after:
+        if gc.get_count()[2] < self.due_after:
+            return
+        if len(gc.get_objects(2)) - self.long_lived > self.long_lived // 4:  # a list: ~1 ms
             gc.collect()
+            self.long_lived = len(gc.get_objects(2))
 
     def stop(self) -> None:
         import gc

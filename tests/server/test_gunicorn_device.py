@@ -210,8 +210,8 @@ def test_the_short_way_is_off_for_other_apps_and_settings():
 
 def test_full_collections_run_on_the_clock_and_free_old_cycles():
     """FullCollections: no full collection by allocation count, one per interval when the
-    collector's own rule asks for it; an old cycle (a session's, after its socket ended) is
-    freed by it."""
+    collector's own rule asks for it (enough middle-generation collections, the oldest grown by
+    a quarter); an old cycle (a session's, after its socket ended) is freed by it."""
     import gc
     import weakref
 
@@ -223,6 +223,7 @@ def test_full_collections_run_on_the_clock_and_free_old_cycles():
         pass
 
     before = gc.get_threshold()
+    gc.freeze()  # this process's own objects out of the way: the oldest generation starts empty
     collections = FullCollections(interval=0.05)
     try:
         assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] > 10 ** 6
@@ -239,8 +240,26 @@ def test_full_collections_run_on_the_clock_and_free_old_cycles():
         while gone() is not None and gevent.get_hub().loop.now() < deadline:
             gevent.sleep(0.05)
         assert gone() is None
+
+        def full() -> int:
+            return gc.get_stats()[2]["collections"]
+
+        def wait_for_a_tick() -> None:
+            for _ in range(30):
+                gc.collect(1)
+            gevent.sleep(0.3)
+
+        base = [Node() for _ in range(20_000)]  # many live sockets' objects, reaching the oldest
+        gc.collect(1)
+        gc.collect(1)
+        wait_for_a_tick()
+        steady = full()
+        wait_for_a_tick()  # nothing grew: no rescan of them
+        wait_for_a_tick()
+        assert full() == steady and len(base) == 20_000
     finally:
         collections.stop()
+        gc.unfreeze()
     assert gc.get_threshold() == before
 
 
