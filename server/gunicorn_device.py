@@ -23,7 +23,8 @@ alive connection then goes on in gunicorn's loop.
 
 Off (gunicorn's way throughout) unless the app is the provider with its device lane on
 (``CIBA_DEVICE_LANE``), and for TLS, unix sockets, the PROXY protocol, uwsgi, HTTP/2 cleartext,
-no keep-alive, or request hooks of one's own.
+no keep-alive, request hooks of one's own, or a gunicorn older than the one whose environ the
+test compares (27).
 """
 
 from __future__ import annotations
@@ -37,11 +38,18 @@ import ssl
 from datetime import datetime
 from typing import Any, Callable
 
+import gunicorn
 from gunicorn import util
 from gunicorn.config import PostRequest, PreRequest
 from gunicorn.http import get_parser, wsgi
-from gunicorn.http.message import _ip_in_allow_list
 
+try:  # gunicorn's own forwarded_allow_ips check (a private name: without it, no short way)
+    from gunicorn.http.message import _ip_in_allow_list
+except ImportError:  # pragma: no cover - another gunicorn
+    _ip_in_allow_list = None
+
+#: The gunicorn whose environ tests/server/test_gunicorn_device.py compares (older: gunicorn's way).
+TESTED_FROM = (27, 0)
 #: The whole request must arrive in the first segment: a device's upgrade is about 500 bytes.
 PEEK_BYTES = 8192
 _START = b"GET /device/ws"
@@ -74,7 +82,9 @@ class DeviceAccept:
         cfg = worker.cfg
         provider = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("ciba")
         settings = getattr(provider, "settings", None)
-        return (getattr(settings, "device_lane", False) and not cfg.is_ssl
+        return (getattr(settings, "device_lane", False) and _ip_in_allow_list is not None
+                and gunicorn.version_info >= TESTED_FROM  # the environ compared with its own
+                and hasattr(wsgi, "_make_early_hints_callback") and not cfg.is_ssl
                 and cfg.keepalive > 0 and cfg.proxy_protocol in ("off", False, None)
                 and getattr(cfg, "protocol", "http") == "http"
                 and getattr(cfg, "http2_cleartext", "off") in ("off", False, None)
