@@ -19,7 +19,8 @@ from gunicorn.http import wsgi
 from gunicorn.util import to_bytestring, write
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
-from .gunicorn_device import DeviceAccept, FullCollections
+from .gunicorn_device import DeviceAccept
+from .gunicorn_gc import FullCollections
 
 
 class OneSendResponse(wsgi.Response):
@@ -47,7 +48,7 @@ class OneSendResponse(wsgi.Response):
 class GeventWorker(_GeventWorker):
     """gunicorn's gevent worker answering with ``OneSendResponse``, with device upgrades
     (``GET /device/ws``) read the short way and full garbage collections on a clock
-    (server.gunicorn_device) when it serves the provider."""
+    (server.gunicorn_device, server.gunicorn_gc) when it serves the provider."""
 
     device_accept: DeviceAccept | None = None
     full_collections: FullCollections | None = None

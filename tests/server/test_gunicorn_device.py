@@ -217,7 +217,7 @@ def test_full_collections_run_on_the_clock_and_free_old_cycles():
 
     import gevent
 
-    from server.gunicorn_device import FullCollections
+    from server.gunicorn_gc import FullCollections
 
     class Node:
         pass
