@@ -15,6 +15,10 @@ that user's devices (perf_counter is one clock for all processes on Linux).
 The soft open-file limit is raised to the hard limit here and in the provider (server/wsgi.py);
 the provider needs about one descriptor per device, each client process one per its devices.
 
+``--client-nice N`` runs the client processes at a lower priority, so that the provider is not
+handed a fifth of the two cores by the scheduler's fairness to five busy processes (the phones of a
+real storm are not on the provider's cores); the client processes' CPU is printed per process.
+
 ``--device lean`` plays the devices with bench/lean_device.py (same protocol, a third of the
 client CPU); ``CIBA_DEVICE_LANE=false`` in the environment measures the Flask path of /device/ws.
 """
@@ -174,10 +178,11 @@ def client_main(spec_path: str) -> int:
 class Client:
     """A client process seen from the parent: counts sockets up, collects arrivals."""
 
-    def __init__(self, spec_path: Path) -> None:
+    def __init__(self, spec_path: Path, nice: int = 0) -> None:
         self.proc = subprocess.Popen([sys.executable, __file__, "--client", str(spec_path)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     cwd=str(ROOT))
+                                     cwd=str(ROOT), preexec_fn=(lambda: os.nice(nice)) if nice
+                                     else None)
         self.up: list[float] = []
         self.failed: list[str] = []
         self.arrivals: dict[str, list[float]] = {}
@@ -217,6 +222,9 @@ def main() -> int:
     ap.add_argument("--device", choices=["app", "lean"], default="app",
                     help="the client processes' device: joserfc + websocket-client as the app "
                          "and the tests, or bench/lean_device.py (same protocol, less CPU)")
+    ap.add_argument("--client-nice", type=int, default=0, metavar="N",
+                    help="run the client processes at nice N (the provider keeps its priority, "
+                         "as on a host whose phones are elsewhere)")
     ap.add_argument("--client", help=argparse.SUPPRESS)
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -255,7 +263,7 @@ def main() -> int:
                                             "concurrency": args.connect_concurrency,
                                             "device": args.device,
                                             "devices": devices[i::args.clients]}))
-                clients.append(Client(spec))
+                clients.append(Client(spec, args.client_nice))
             time.sleep(3)  # let the client processes import and get ready
             # --gil: only samples holding the GIL, so time a descheduled worker spends in a
             # syscall (the machine is shared) is not counted as work.
@@ -264,7 +272,7 @@ def main() -> int:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
                 if args.profile else None
             cpu0, sys0 = cpu_seconds(worker), cpu_seconds(worker, kernel_only=True)
-            client_cpu0 = sum(cpu_seconds(c.proc.pid) for c in clients)
+            client_cpu0 = [cpu_seconds(c.proc.pid) for c in clients]
             t0 = time.perf_counter()
             for c in clients:
                 c.go()
@@ -278,7 +286,8 @@ def main() -> int:
             failed = [f for c in clients for f in c.failed]
             connect_s = (max(ups) - t0) if ups else float("nan")
             cpu, kernel = cpu_seconds(worker) - cpu0, cpu_seconds(worker, kernel_only=True) - sys0
-            client_cpu = sum(cpu_seconds(c.proc.pid) for c in clients) - client_cpu0
+            each = [cpu_seconds(c.proc.pid) - c0 for c, c0 in zip(clients, client_cpu0)]
+            client_cpu = sum(each)
             if spy is not None:
                 spy.send_signal(2)  # SIGINT: py-spy writes what it has
                 spy.wait(30)
@@ -286,7 +295,8 @@ def main() -> int:
                   f"({len(ups) / connect_s:.0f}/s; provider CPU {cpu:.1f} s, "
                   f"{cpu / max(1, len(ups)) * 1000:.2f} ms per connect, {kernel:.1f} s of it in "
                   f"the kernel; client processes' CPU "
-                  f"{client_cpu:.1f} s"
+                  f"{client_cpu:.1f} s ({', '.join(f'{e:.1f}' for e in each)}; "
+                  f"{client_cpu / max(1, len(ups)) * 1000:.2f} ms per connect)"
                   f"{'; failures ' + str(sorted(set(failed))) if failed else ''})", flush=True)
             time.sleep(2)  # let the worker settle
             rss, n_threads = rss_kib(worker), threads(worker)

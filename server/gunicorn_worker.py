@@ -19,6 +19,9 @@ from gunicorn.http import wsgi
 from gunicorn.util import to_bytestring, write
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
+from .gunicorn_device import DeviceAccept
+from .gunicorn_gc import FullCollections
+
 
 class OneSendResponse(wsgi.Response):
     """A gunicorn response whose headers leave with the first body bytes (see the module)."""
@@ -43,10 +46,29 @@ class OneSendResponse(wsgi.Response):
 
 
 class GeventWorker(_GeventWorker):
-    """gunicorn's gevent worker answering with ``OneSendResponse``."""
+    """gunicorn's gevent worker answering with ``OneSendResponse``, with device upgrades
+    (``GET /device/ws``) read the short way and full garbage collections on a clock
+    (server.gunicorn_device, server.gunicorn_gc) when it serves the provider."""
+
+    device_accept: DeviceAccept | None = None
+    full_collections: FullCollections | None = None
 
     def init_process(self) -> None:
         # gunicorn builds HTTP/1 responses through ``wsgi.create`` with the module's
         # ``Response`` (no hook for HTTP/1): this worker process uses ours.
         wsgi.Response = OneSendResponse
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        if DeviceAccept.usable(self):  # the provider, holding device sockets
+            self.device_accept = DeviceAccept(self)
+            self.full_collections = FullCollections()
+
+    def handle(self, listener, client, addr) -> None:  # type: ignore[no-untyped-def]
+        accept = self.device_accept
+        if accept is not None:
+            client.setblocking(1)  # as gunicorn's gevent worker
+            if accept.serve(listener, client, addr):
+                return
+        super().handle(listener, client, addr)

@@ -10,34 +10,18 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 
 import pytest
 
-from tests.support.provider_process import Process, free_port, wait_http
+from tests.support.provider_process import stock_and_ours
 
 pytestmark = pytest.mark.slow
 
 
-def gunicorn(worker_class: str) -> tuple[Process, int]:
-    port = free_port()
-    proc = Process([sys.executable, "-m", "gunicorn", "-k", worker_class, "-w", "1",
-                    "-b", f"127.0.0.1:{port}", "--no-control-socket", "--graceful-timeout", "3",
-                    "tests.support.wsgi_shapes:app"])
-    return proc, port
-
-
 @pytest.fixture(scope="module")
 def servers():
-    started = [gunicorn("gevent"), gunicorn("server.gunicorn_worker.GeventWorker")]
-    try:
-        for proc, port in started:
-            wait_http(f"http://127.0.0.1:{port}/empty", 60, proc)
-        yield [port for _, port in started]
-    finally:
-        for proc, _ in started:
-            proc.stop()
-        assert "server.gunicorn_worker.GeventWorker" in started[1][0].output
+    with stock_and_ours("tests.support.wsgi_shapes:app", "/empty") as ports:
+        yield ports
 
 
 def exchange(port: int, raw: bytes) -> bytes:

@@ -17,6 +17,7 @@ fails raises with the output. ``stop()`` ends the process group (SIGTERM, then S
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import requests
 
@@ -271,3 +273,24 @@ class ProviderProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def stock_and_ours(app: str, probe: str, *flags: str) -> Iterator[list[int]]:
+    """Two one-worker gunicorn servers of ``app`` on free ports, the stock gevent worker and
+    ours (server.gunicorn_worker.GeventWorker), for byte-for-byte comparisons; yields their
+    ports once ``probe`` (a path) answers on both."""
+    started = []
+    for worker_class in ("gevent", "server.gunicorn_worker.GeventWorker"):
+        port = free_port()
+        started.append((Process([sys.executable, "-m", "gunicorn", "-k", worker_class, "-w", "1",
+                                 "-b", f"127.0.0.1:{port}", "--no-control-socket",
+                                 "--graceful-timeout", "3", *flags, app]), port))
+    try:
+        for proc, port in started:
+            wait_http(f"http://127.0.0.1:{port}{probe}", 60, proc)
+        yield [port for _, port in started]
+    finally:
+        for proc, _ in started:
+            proc.stop()
+        assert "server.gunicorn_worker.GeventWorker" in started[1][0].output

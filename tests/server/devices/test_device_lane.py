@@ -186,6 +186,10 @@ CASES = {
     "no Sec-WebSocket-Key (400)": lambda p, r: upgrade(r, auth(p), **{"Sec-WebSocket-Key": None}),
     "Upgrade: h2c (Flask's)": lambda p, r: upgrade(r, auth(p), Upgrade="h2c"),
     "POST (Flask's)": lambda p, r: upgrade(r, auth(p), method="POST"),
+    "X-Forwarded-Proto: https": lambda p, r: upgrade(r, auth(p), **{
+        "X-Forwarded-Proto": "https"}),
+    "X-Forwarded-Proto and no authentication": lambda p, r: upgrade(r, None, **{
+        "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}),
 }
 
 
@@ -198,6 +202,33 @@ def test_both_lanes_answer_alike(lanes, case):
         assert status.startswith("HTTP/1.1 101")
         assert [f[1]["type"] for f in frames[:-1]] == ["hello", "login_request", "pong"]
         assert frames[-1] == (0x8, 1000)
+
+
+def test_a_refused_upgrade_keeps_its_connection_alike(lanes):
+    """A 401 (under gunicorn the lane's worker reads the upgrade the short way,
+    server/gunicorn_device.py), then another request on the same connection: answered under
+    gunicorn, the connection closed under serve (which closes after every answer), alike."""
+    def session(op: ProviderProcess) -> tuple:
+        conn = Conn(op, upgrade(op, None))
+        try:
+            first = conn.answer()
+            rest = conn.buf
+            try:
+                conn.sock.sendall(f"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: "
+                                  f"127.0.0.1:{op.port}\r\nConnection: close\r\n\r\n".encode())
+                while chunk := conn.sock.recv(65536):
+                    rest += chunk
+            except OSError:
+                pass
+            return first, rest.split(b"\r\n", 1)[0], rest.partition(b"\r\n\r\n")[2]
+        finally:
+            conn.close()
+
+    lane, flask = lanes[:2]
+    a, b = session(lane), session(flask)
+    assert a == b, f"\nlane:  {a}\nflask: {b}"
+    assert a[0][0].startswith("HTTP/1.1 401")
+    assert a[1] == (b"HTTP/1.1 200 OK" if lane.server == "gunicorn" else b"")
 
 
 def test_a_revoked_device_is_refused_alike(lanes):
