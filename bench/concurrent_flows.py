@@ -46,7 +46,7 @@ def main() -> int:
         t.prepare_ours(instance, "http://op.bench", "")
         from server import create_app
         from server.config import Settings
-        from server.storage import ciba_requests, prepared
+        from server.storage import ciba_requests
 
         app = create_app(Settings(instance_path=str(instance), issuer="http://op.bench",
                                   secret_key="bench-secret-key", max_pending_per_user=0,
@@ -83,15 +83,15 @@ def main() -> int:
 
         grouped = ciba_requests.Units.run
 
-        def alone(self, unit):  # each exchange in its own transaction, no queue
-            with prepared.raw(self.engine, commit=True) as cursor:
+        def alone(self, unit):  # each unit in its own transaction, no queue
+            with self._transaction() as cursor:
                 result = unit(cursor)
             self.commits += 1
             return result
 
         run(200)  # warm
         best = {"grouped": float("inf"), "one commit each": float("inf")}
-        names = ("ciba_requests.finish", "ciba_requests.exchange")
+        names = (ciba_requests.UNITS,)  # decisions and exchanges share one queue
         batches: list[str] = []
         for _ in range(args.rounds):
             for kind in best:
@@ -108,7 +108,7 @@ def main() -> int:
         for kind, us in best.items():
             print(f"  decisions and exchanges {kind}: {us:.0f} µs ({1e6 / us:.0f} flows/s on "
                   "one core)")
-        print(f"  decisions/exchanges per commit when grouped: {', '.join(batches)}")
+        print(f"  decisions and exchanges per commit when grouped: {', '.join(batches)}")
     return 0
 
 

@@ -212,7 +212,7 @@ def finish_grouped(db: Database, request_id: str, status: str, decided_by: str, 
             then(cursor, row)
         return done, row
 
-    return _units(db, "ciba_requests.finish").run(unit)
+    return _units(db).run(unit)
 
 
 def _decide_on(cursor, engine, request_id: str, status: str, decided_by: str, now: float) -> bool:
@@ -226,11 +226,16 @@ def _read_back(cursor, engine, request_id: str) -> SimpleNamespace | None:
     return SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
 
 
-def _units(db: Database, name: str) -> Units:
-    """The process's group commit of units of work named ``name`` (one per database)."""
-    group = db.extras.get(name)
+#: The ``db.extras`` key of the process's group commit of decisions and exchanges.
+UNITS = "ciba_requests.units"
+
+
+def _units(db: Database) -> Units:
+    """The process's group commit of units of work (one per database): poll decisions and
+    token exchanges share it, so concurrent ones of both kinds commit together."""
+    group = db.extras.get(UNITS)
     if group is None:
-        group = db.extras.setdefault(name, Units(db.engine))
+        group = db.extras.setdefault(UNITS, Units(db.engine))
     return group  # type: ignore[return-value]
 
 
@@ -261,7 +266,7 @@ def exchange(db: Database, request_id: str,
             cursor.execute(*statement.args(engine, params))
         return True
 
-    return bool(_units(db, "ciba_requests.exchange").run(unit))
+    return bool(_units(db).run(unit))
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:
