@@ -198,10 +198,10 @@ def finish(db: Database, request_id: str, status: str, decided_by: str, now: flo
 
 def finish_grouped(db: Database, request_id: str, status: str, decided_by: str, now: float,
                    then: Callable[[Any, SimpleNamespace], None]) -> tuple[bool, SimpleNamespace | None]:
-    """``finish`` for a decision whose transaction holds only prepared statements (a poll
-    client's approval or denial: the decision and its audit record, ``then(cursor, row)``),
-    committed together with concurrent decisions (``group_commit.Units``): returns once that
-    commit is done. Of two decisions of one request in one batch, the later one's conditional
+    """``finish`` for a decision whose transaction holds only prepared statements (an approval
+    or denial: the decision, its audit record and a ping or push client's outbox row,
+    ``then(cursor, row)``), committed together with concurrent decisions and exchanges
+    (``group_commit.Units``): returns once that commit is done. Of two decisions of one request in one batch, the later one's conditional
     UPDATE matches nothing: it gets (False, row) and writes nothing."""
     engine = db.engine
 
