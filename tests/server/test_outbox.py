@@ -264,10 +264,13 @@ def test_a_loop_only_woken_by_a_decision_ends_when_nothing_is_left(http, provide
     assert callback.wait_for(2)[1]["body"] == {"auth_req_id": second}
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["own", "grouped"])
 @pytest.mark.parametrize("approve", [True, False])
 def test_decision_audit_and_delivery_commit_together(http, provider, alice, make_client,
-                                                     outbox, callback, monkeypatch, approve):
-    """One transaction (ciba_requests.finish): a delivery that cannot be stored undoes the
+                                                     outbox, callback, monkeypatch, approve,
+                                                     grouped):
+    """One transaction (ciba_requests.finish; ``grouped``: the unit of finish_grouped, as the
+    devices and the conformance hook decide): a delivery that cannot be stored undoes the
     decision and its audit record, so the request stays pending and can still be decided."""
     from server.oauth import delivery
     from server.storage import audit as audit_repo
@@ -278,55 +281,27 @@ def test_decision_audit_and_delivery_commit_together(http, provider, alice, make
 
     creds = make(make_client, "ping", callback)
     req = auth_req_id(http, creds, client_notification_token="ping-token")
-    original = delivery.enqueue
+    module, name = (outbox_repo, "enqueue_on") if grouped else (delivery, "enqueue")
+    original = getattr(module, name)
 
     def broken(*args, **kwargs):
         original(*args, **kwargs)
         raise RuntimeError("the outbox row could not be stored")
 
-    monkeypatch.setattr(delivery, "enqueue", broken)
+    monkeypatch.setattr(module, name, broken)
     with pytest.raises(RuntimeError):
-        decide_request(provider, req, approve=approve)
+        decide_request(provider, req, approve=approve, grouped=grouped)
     with provider.db.session() as s:
         assert ciba_requests.by_auth_req_id_hash(s, digest(req)).status == "pending"
         assert not decisions_audited(s)
     assert rows(provider) == []
-    monkeypatch.setattr(delivery, "enqueue", original)
-    decide_request(provider, req, approve=approve)
+    monkeypatch.setattr(module, name, original)
+    decide_request(provider, req, approve=approve, grouped=grouped)
     with provider.db.session() as s:
         status = ciba_requests.by_auth_req_id_hash(s, digest(req)).status
         events = decisions_audited(s)
     assert status == ("approved" if approve else "denied")
     assert events == ["request_approved" if approve else "request_denied"]
-    assert len(rows(provider)) == 1
-
-
-@pytest.mark.parametrize("approve", [True, False])
-def test_a_grouped_decision_and_its_delivery_commit_together(
-        http, provider, alice, make_client, outbox, callback, monkeypatch, approve):
-    """The grouped path (the devices' and the conformance hook's decisions): the outbox row is
-    written on the unit's cursor, in the decision's transaction; one that cannot be stored
-    undoes the decision and its audit record, and the request can still be decided."""
-    from server.storage import audit as audit_repo
-
-    creds = make(make_client, "ping", callback)
-    req = auth_req_id(http, creds, client_notification_token="ping-token")
-    original = outbox_repo.enqueue_on
-
-    def broken(*args, **kwargs):
-        original(*args, **kwargs)
-        raise RuntimeError("the outbox row could not be stored")
-
-    monkeypatch.setattr(outbox_repo, "enqueue_on", broken)
-    with pytest.raises(RuntimeError):
-        decide_request(provider, req, approve=approve, grouped=True)
-    with provider.db.session() as s:
-        assert ciba_requests.by_auth_req_id_hash(s, digest(req)).status == "pending"
-        assert not [r for r in audit_repo.newest(s, audit_repo.AuditFilter(client_id="ping"))
-                    if r.event.startswith("request_")]
-    assert rows(provider) == []
-    monkeypatch.setattr(outbox_repo, "enqueue_on", original)
-    decide_request(provider, req, approve=approve, grouped=True)
     [row] = rows(provider)
     assert (row.mode, row.status, row.request_id) == ("ping", "pending",
                                                       _request_id(provider, req))
