@@ -114,7 +114,8 @@ def main() -> int:
                   "one core)")
         print(f"  decisions and exchanges per commit when grouped: {', '.join(batches)}")
         if args.wal_pages:
-            print(f"  SQLite log pages per grouped flow: {wal_pages(instance, run, args.flows):.2f}")
+            pages = wal_pages(instance, run, args.flows)
+            print(f"  SQLite log pages per grouped flow: {pages:.2f}")
     return 0
 
 

@@ -119,7 +119,9 @@ class TokenIssuer:
             response["id_token"] = self._id_token(grant, now, id_token_alg, access_token,
                                                   refresh_token)
         record = {
-            "id": ciba_requests.new_row_id(), "grant_id": grant.grant_id, "client_id": grant.client_id,
+            # Time-ordered, as the jti (``_new_jti``); the record's key grants nothing.
+            "id": ciba_requests.new_row_id(), "grant_id": grant.grant_id,
+            "client_id": grant.client_id,
             "user_id": grant.user.id if grant.user is not None else None, "scope": grant.scope,
             "access_jti": jti,
             "access_expires_at": now + self.settings.access_token_lifetime,

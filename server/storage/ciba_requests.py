@@ -201,8 +201,9 @@ def finish_grouped(db: Database, request_id: str, status: str, decided_by: str, 
     """``finish`` for a decision whose transaction holds only prepared statements (an approval
     or denial: the decision, its audit record and a ping or push client's outbox row,
     ``then(cursor, row)``), committed together with concurrent decisions and exchanges
-    (``group_commit.Units``): returns once that commit is done. Of two decisions of one request in one batch, the later one's conditional
-    UPDATE matches nothing: it gets (False, row) and writes nothing."""
+    (``group_commit.Units``): returns once that commit is done. Of two decisions of one
+    request in one batch, the later one's conditional UPDATE matches nothing: it gets
+    (False, row) and writes nothing."""
     engine = db.engine
 
     def unit(cursor) -> tuple[bool, SimpleNamespace | None]:
@@ -231,8 +232,8 @@ UNITS = "ciba_requests.units"
 
 
 def _units(db: Database) -> Units:
-    """The process's group commit of units of work (one per database): poll decisions and
-    token exchanges share it, so concurrent ones of both kinds commit together."""
+    """The process's group commit of units of work (one per database): decisions and token
+    exchanges share it, so concurrent ones of both kinds commit together."""
     group = db.extras.get(UNITS)
     if group is None:
         group = db.extras.setdefault(UNITS, Units(db.engine))
