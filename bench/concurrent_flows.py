@@ -3,12 +3,14 @@ overlap as they do under the side-by-side benchmark's 20 loops, with the token e
 the poll clients' decisions group-committed (storage/group_commit.Units) and, in alternating
 rounds of the same process, each committed on its own.
 
-    python bench/concurrent_flows.py [--loops 20] [--flows 600] [--rounds 3]
+    python bench/concurrent_flows.py [--loops 20] [--flows 600] [--rounds 3] [--wal-pages]
 
 Each loop is a greenlet (gevent, as under ``gunicorn -k gevent``) running bc-authorize ->
 approval (/testing/ciba-approval) -> token straight through the WSGI app. Prints µs of CPU
 of this process per flow (the least of the rounds) and the units per commit. A sequential
 run (profile_hot_paths.py --flows) cannot show a group commit: its batches hold one caller.
+``--wal-pages``: then the pages a grouped flow appends to SQLite's log (each written whole at
+commit and copied again by the checkpoint), with the checkpoint thread held off for that run.
 """
 
 from __future__ import annotations
@@ -40,13 +42,15 @@ def main() -> int:
     ap.add_argument("--loops", type=int, default=20)
     ap.add_argument("--flows", type=int, default=600, help="flows per round")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of each kind")
+    ap.add_argument("--wal-pages", action="store_true",
+                    help="also the log pages per grouped flow (SQLite)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ciba-flows-") as tmp:
         instance = Path(tmp) / "instance"
         t.prepare_ours(instance, "http://op.bench", "")
         from server import create_app
         from server.config import Settings
-        from server.storage import ciba_requests, prepared
+        from server.storage import ciba_requests
 
         app = create_app(Settings(instance_path=str(instance), issuer="http://op.bench",
                                   secret_key="bench-secret-key", max_pending_per_user=0,
@@ -83,15 +87,15 @@ def main() -> int:
 
         grouped = ciba_requests.Units.run
 
-        def alone(self, unit):  # each exchange in its own transaction, no queue
-            with prepared.raw(self.engine, commit=True) as cursor:
+        def alone(self, unit):  # each unit in its own transaction, no queue
+            with self._transaction() as cursor:
                 result = unit(cursor)
             self.commits += 1
             return result
 
         run(200)  # warm
         best = {"grouped": float("inf"), "one commit each": float("inf")}
-        names = ("ciba_requests.finish", "ciba_requests.exchange")
+        names = (ciba_requests.UNITS,)  # decisions and exchanges share one queue
         batches: list[str] = []
         for _ in range(args.rounds):
             for kind in best:
@@ -108,8 +112,32 @@ def main() -> int:
         for kind, us in best.items():
             print(f"  decisions and exchanges {kind}: {us:.0f} µs ({1e6 / us:.0f} flows/s on "
                   "one core)")
-        print(f"  decisions/exchanges per commit when grouped: {', '.join(batches)}")
+        print(f"  decisions and exchanges per commit when grouped: {', '.join(batches)}")
+        if args.wal_pages:
+            pages = wal_pages(instance, run, args.flows)
+            print(f"  SQLite log pages per grouped flow: {pages:.2f}")
     return 0
+
+
+def wal_pages(instance: Path, run, flows: int) -> float:
+    """Log frames appended by ``flows`` grouped flows: a complete checkpoint first (the next
+    commit restarts the log), the checkpoint thread held off meanwhile, then the frame count
+    that a PASSIVE checkpoint reports."""
+    import sqlite3
+
+    from server.storage import checkpoint
+
+    interval, checkpoint.INTERVAL = checkpoint.INTERVAL, 3600.0
+    connection = sqlite3.connect(str(next(instance.rglob("*.db"))), isolation_level=None)
+    try:
+        gevent.sleep(2 * interval)  # a sleeping checkpoint thread wakes once more, then waits
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        run(flows)
+        frames = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    finally:
+        connection.close()
+        checkpoint.INTERVAL = interval
+    return frames / flows
 
 
 if __name__ == "__main__":

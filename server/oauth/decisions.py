@@ -33,12 +33,13 @@ def decide(provider: "ProviderCore", request_id: str, approve: bool, decided_by:
            delivery_mode: str | None = None) -> Outcome:
     """Approve or deny a pending request exactly once; tells the user's other devices.
 
-    ``delivery_mode``: the request's, when the caller read it (it never changes). A poll
-    client hears of no decision, so its decision commits only its audit record: then grouped
-    with concurrent decisions (``ciba_requests.finish_grouped``)."""
+    ``delivery_mode``: the request's, when the caller read it (it never changes). Then the
+    decision, its audit record and, for a ping or push client, its outbox row are prepared
+    statements, grouped with concurrent decisions and exchanges in one commit
+    (``ciba_requests.finish_grouped``); without it, one transaction of its own."""
     status = "approved" if approve else "denied"
     now = provider.clock.now()
-    if delivery_mode == "poll":
+    if delivery_mode is not None:
         done, req = ciba_requests.finish_grouped(provider.db, request_id, status, decided_by,
                                                  now, _audited(provider, decided_by))
     else:
@@ -98,8 +99,9 @@ def _recorded(provider: "ProviderCore",
 
 
 def _audited(provider: "ProviderCore", actor: str) -> Callable[[Any, SimpleNamespace], None]:
-    """What commits with a poll client's decision: its audit record only, on the cursor of
-    the grouped transaction."""
+    """What commits with a grouped decision, on the cursor of its transaction: the audit
+    record, and for ping and push clients the notification (the outbox row, as ``_recorded``
+    writes it), so a crash can lose neither."""
     engine = provider.db.engine
     address = audit.bound_address()  # the unit may run on another request's greenlet
 
@@ -107,6 +109,7 @@ def _audited(provider: "ProviderCore", actor: str) -> Callable[[Any, SimpleNames
         row = _audit_row(req, actor, False)
         row["address"] = address
         cursor.execute(*audit_repo.INSERT.args(engine, row))
+        delivery.enqueue_on(provider, cursor, req, req.decided_at)
     return record
 
 

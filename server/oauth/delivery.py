@@ -24,7 +24,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import requests
 from sqlalchemy.orm import Session
@@ -66,14 +66,31 @@ def enqueue(provider: "ProviderCore", s: Session, req: "CibaRequest", now: float
     client = client_repo.get(s, req.client_id)
     if client is None or not client.notification_endpoint:
         return
+    outbox_repo.enqueue(s, NotificationOutbox(
+        **outbox_values(provider, req, client.notification_endpoint, now)))
+
+
+def enqueue_on(provider: "ProviderCore", cursor: Any, req: Any, now: float) -> None:
+    """``enqueue`` on the cursor of a grouped decision's transaction (prepared statements,
+    ``ciba_requests.finish_grouped``): the same row, committed with the decision."""
+    if not wanted(req):
+        return
+    engine = provider.db.engine
+    endpoint = outbox_repo.endpoint_on(cursor, engine, req.client_id)
+    if endpoint:
+        outbox_repo.enqueue_on(cursor, engine, outbox_values(provider, req, endpoint, now))
+
+
+def outbox_values(provider: "ProviderCore", req: Any, endpoint: str, now: float) -> dict:
+    """The outbox row announcing ``req``'s decision: a ping's payload and a push error's are
+    sealed now; a push approval's tokens are made when the worker first picks it up."""
     payload = None
     if req.delivery_mode == "ping" or req.status in ERRORS:
         payload = seal(provider, req, body(provider, req))
-    outbox_repo.enqueue(s, NotificationOutbox(
-        id=uuid.uuid4().hex, request_id=req.id, client_id=req.client_id, mode=req.delivery_mode,
-        endpoint=client.notification_endpoint, payload_sealed=payload, status="pending",
-        attempts=0, next_attempt_at=now, deadline=max(req.expires_at, now + MIN_RETRY_WINDOW),
-        created_at=now))
+    return dict(id=uuid.uuid4().hex, request_id=req.id, client_id=req.client_id,
+                mode=req.delivery_mode, endpoint=endpoint, payload_sealed=payload,
+                status="pending", attempts=0, next_attempt_at=now,
+                deadline=max(req.expires_at, now + MIN_RETRY_WINDOW), created_at=now)
 
 
 def body(provider: "ProviderCore", req: "CibaRequest") -> dict:

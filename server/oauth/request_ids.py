@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from typing import NamedTuple
 
-from ..security import digest
+from ..security import digest, time_stamp
 
 STAMP = 16  # hex digits of time.time_ns(): fixed width until the year 2554
 KEY_HASH = 48  # hex digits of SHA-256 after the stamp in a key: 192 bits, a key of 64 chars
@@ -48,12 +47,12 @@ class Companions(NamedTuple):
 
 def new_auth_req_id() -> str:
     """A fresh auth_req_id: ``<stamp>.<256 random bits>``."""
-    return f"{time.time_ns():016x}.{secrets.token_urlsafe(32)}"
+    return f"{time_stamp()}.{secrets.token_urlsafe(32)}"
 
 
 def companions(auth_req_id: str) -> Companions:
     """The request's other ids, with its auth_req_id's stamp (a fresh one if it has none)."""
-    stamp = auth_req_id[:STAMP] if _stamped(auth_req_id) else f"{time.time_ns():016x}"
+    stamp = auth_req_id[:STAMP] if _stamped(auth_req_id) else time_stamp()
     return Companions(row_id=stamp + secrets.token_hex(8),
                       device_request_id=stamp + secrets.token_urlsafe(24),
                       approval_token=f"{stamp}.{secrets.token_urlsafe(32)}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -12,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from . import prepared, versions
+from ..security import time_stamp
 from .db import Database
 from .group_commit import GroupCommit, Units
 from .models import CibaRequest
@@ -54,7 +54,7 @@ def new_row_id() -> str:
     writes every dirty page whole into the WAL at commit (docs/performance.md, round 4). The
     key grants nothing (the auth_req_id, the device's request id and the approval link are
     random and stored hashed); its time is the row's created_at anyway."""
-    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+    return time_stamp() + secrets.token_hex(8)
 
 
 def insert(db: Database, **values) -> SimpleNamespace:
@@ -198,11 +198,12 @@ def finish(db: Database, request_id: str, status: str, decided_by: str, now: flo
 
 def finish_grouped(db: Database, request_id: str, status: str, decided_by: str, now: float,
                    then: Callable[[Any, SimpleNamespace], None]) -> tuple[bool, SimpleNamespace | None]:
-    """``finish`` for a decision whose transaction holds only prepared statements (a poll
-    client's approval or denial: the decision and its audit record, ``then(cursor, row)``),
-    committed together with concurrent decisions (``group_commit.Units``): returns once that
-    commit is done. Of two decisions of one request in one batch, the later one's conditional
-    UPDATE matches nothing: it gets (False, row) and writes nothing."""
+    """``finish`` for a decision whose transaction holds only prepared statements (an approval
+    or denial: the decision, its audit record and a ping or push client's outbox row,
+    ``then(cursor, row)``), committed together with concurrent decisions and exchanges
+    (``group_commit.Units``): returns once that commit is done. Of two decisions of one
+    request in one batch, the later one's conditional UPDATE matches nothing: it gets
+    (False, row) and writes nothing."""
     engine = db.engine
 
     def unit(cursor) -> tuple[bool, SimpleNamespace | None]:
@@ -212,7 +213,7 @@ def finish_grouped(db: Database, request_id: str, status: str, decided_by: str, 
             then(cursor, row)
         return done, row
 
-    return _units(db, "ciba_requests.finish").run(unit)
+    return _units(db).run(unit)
 
 
 def _decide_on(cursor, engine, request_id: str, status: str, decided_by: str, now: float) -> bool:
@@ -226,11 +227,16 @@ def _read_back(cursor, engine, request_id: str) -> SimpleNamespace | None:
     return SimpleNamespace(**dict(zip(_COLUMNS, found))) if found is not None else None
 
 
-def _units(db: Database, name: str) -> Units:
-    """The process's group commit of units of work named ``name`` (one per database)."""
-    group = db.extras.get(name)
+#: The ``db.extras`` key of the process's group commit of decisions and exchanges.
+UNITS = "ciba_requests.units"
+
+
+def _units(db: Database) -> Units:
+    """The process's group commit of units of work (one per database): decisions and token
+    exchanges share it, so concurrent ones of both kinds commit together."""
+    group = db.extras.get(UNITS)
     if group is None:
-        group = db.extras.setdefault(name, Units(db.engine))
+        group = db.extras.setdefault(UNITS, Units(db.engine))
     return group  # type: ignore[return-value]
 
 
@@ -261,7 +267,7 @@ def exchange(db: Database, request_id: str,
             cursor.execute(*statement.args(engine, params))
         return True
 
-    return bool(_units(db, "ciba_requests.exchange").run(unit))
+    return bool(_units(db).run(unit))
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:

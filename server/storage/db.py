@@ -69,6 +69,10 @@ class Database:
         reader = self.extras.pop("version_reader", None)  # versions.py: outside the pool
         if reader is not None:
             reader.close()
+        for extra in list(self.extras.values()):  # a group commit's own connection
+            close = getattr(extra, "close", None)
+            if callable(close):
+                close()
         self.engine.dispose()
 
 

@@ -10,9 +10,11 @@ each caller gets its own outcome. Works with OS threads and with gevent's greenl
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from sqlalchemy.engine import Engine
 
@@ -38,6 +40,10 @@ class _Entry:
 
 
 class GroupCommit:
+    #: Write a SQLite file's batches on a connection of this group's own (``_OwnConnection``)
+    #: instead of one checked out of the pool for each batch.
+    OWN_CONNECTION = False
+
     def __init__(self, engine: Engine, statement: prepared.Prepared | None,
                  max_batch: int = 64) -> None:
         self.engine = engine
@@ -47,6 +53,21 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._waiting: list[_Entry] = []
         self._leading = False
+        self._own: _OwnConnection | None = None
+        if self.OWN_CONNECTION and _sqlite_file(engine):
+            self._own = _OwnConnection(engine)
+
+    def _transaction(self):
+        """A cursor in a transaction, committed when the block ends (rolled back if it
+        raises). Only the leader writes, one batch at a time, so one connection serves."""
+        if self._own is not None:
+            return self._own.transaction()
+        return prepared.raw(self.engine, commit=True)
+
+    def close(self) -> None:
+        """Close this process's own connection, if any (``Database.dispose``)."""
+        if self._own is not None:
+            self._own.close()
 
     def insert(self, params: dict[str, Any]) -> None:
         assert self.statement is not None
@@ -111,7 +132,7 @@ class GroupCommit:
 
     def _write(self, sql: str, batch: list[_Entry]) -> None:
         try:
-            with prepared.raw(self.engine, commit=True) as cursor:
+            with self._transaction() as cursor:
                 results = self._batch(cursor, sql, batch)
             self.commits += 1
             for entry, result in zip(batch, results):
@@ -123,7 +144,7 @@ class GroupCommit:
                 return
         for entry in batch:  # one by one: each caller gets its own outcome
             try:
-                with prepared.raw(self.engine, commit=True) as cursor:
+                with self._transaction() as cursor:
                     entry.result = self._one(cursor, sql, entry)
                 self.commits += 1
             except Exception as exc:
@@ -147,6 +168,8 @@ class Units(GroupCommit):
     unit fails only its own caller. A unit may run on another caller's greenlet or thread:
     what it needs from its own request's context (the audit address) it must take along."""
 
+    OWN_CONNECTION = True
+
     def __init__(self, engine: Engine, max_batch: int = 64) -> None:
         super().__init__(engine, None, max_batch)
 
@@ -161,3 +184,50 @@ class Units(GroupCommit):
 
     def _one(self, cursor: Any, sql: str, entry: _Entry) -> Any:
         return entry.args(cursor)
+
+
+def _sqlite_file(engine: Engine) -> bool:
+    url = engine.url
+    return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+
+
+class _OwnConnection:
+    """A SQLite file's write connection of one group commit in this process, outside the pool:
+    a pool checkout and return cost about as much as a small batch's statements (round 6 of
+    docs/performance.md). Made from the engine (its PRAGMAs: WAL, synchronous, busy timeout,
+    the checkpoint backstop), again after a fork (a connection must not cross one) and after a
+    failure that left it unusable. PostgreSQL keeps the pool (its pre-ping and reconnects)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Any = None
+        self._pid = 0
+
+    def _get(self) -> Any:
+        if self._connection is None or self._pid != os.getpid():
+            pooled = self.engine.raw_connection()
+            self._connection = pooled.driver_connection
+            pooled.detach()  # never returned to the pool: this group's own
+            self._pid = os.getpid()
+        return self._connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        connection = self._get()
+        cursor = connection.cursor()
+        try:
+            yield cursor
+            cursor.close()
+            connection.commit()
+        except BaseException:
+            try:
+                cursor.close()
+                connection.rollback()
+            except Exception:  # unusable (closed, I/O error): a new one next time
+                self._connection = None
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None and self._pid == os.getpid():
+            self._connection.close()
+        self._connection = None

@@ -8,12 +8,21 @@ expired), so only one claimant wins a row.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.engine import Connection
+from typing import Any
+
+from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import NotificationOutbox
+from . import prepared
+from .models import Client, NotificationOutbox
+
+_TABLE = NotificationOutbox.__table__
+_INSERT = prepared.inserting(_TABLE)
+_HAS_ROW = prepared.Prepared(select(_TABLE.c.id).where(_TABLE.c.request_id == bindparam("r")))
+_ENDPOINT = prepared.Prepared(select(Client.__table__.c.notification_endpoint).where(
+    Client.__table__.c.client_id == bindparam("c")))
 
 
 def enqueue(s: Session, row: NotificationOutbox) -> bool:
@@ -26,6 +35,27 @@ def enqueue(s: Session, row: NotificationOutbox) -> bool:
             s.add(row)
     except IntegrityError:
         return False
+    return True
+
+
+def endpoint_on(cursor: Any, engine: Engine, client_id: str) -> str | None:
+    """The client's notification endpoint, read in the caller's transaction (a prepared read
+    on the cursor of a grouped decision, ``decisions.decide``)."""
+    cursor.execute(*_ENDPOINT.args(engine, {"c": client_id}))
+    found = cursor.fetchone()
+    return found[0] if found is not None else None
+
+
+def enqueue_on(cursor: Any, engine: Engine, values: dict[str, Any]) -> bool:
+    """``enqueue`` by prepared statements on the cursor of the caller's transaction (a grouped
+    decision): the row's columns as ``values`` (the others NULL), unless the request already
+    has a delivery (one per decision; the unique request_id stays the last word)."""
+    cursor.execute(*_HAS_ROW.args(engine, {"r": values["request_id"]}))
+    if cursor.fetchone() is not None:
+        return False
+    row = dict.fromkeys(_TABLE.columns.keys())
+    row.update(values)
+    cursor.execute(*_INSERT.args(engine, row))
     return True
 
 

@@ -53,11 +53,13 @@ def poll(http, creds, req_id: str, headers=None):
                      headers=creds.basic() if headers is None else headers)
 
 
-def decide_request(provider, req_id: str, approve: bool = True):
-    """What the user's Accept or Deny does (the approval page and the devices call this)."""
+def decide_request(provider, req_id: str, approve: bool = True, grouped: bool = False):
+    """What the user's Accept or Deny does: as the approval page calls it (the decision in a
+    transaction of its own), or ``grouped`` as the devices and the conformance hook do (they
+    read the request's delivery mode first: its decision joins the group commit)."""
     with provider.db.session() as s:
         row = ciba_requests.by_auth_req_id_hash(s, request_ids.key(req_id))
-    return decide(provider, row.id, approve, "test")
+    return decide(provider, row.id, approve, "test", row.delivery_mode if grouped else None)
 
 
 def rsa_client_key(kid: str = "client-rsa") -> RSAKey:

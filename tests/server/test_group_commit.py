@@ -172,7 +172,7 @@ def audit_rows(provider) -> list[str]:
             AuditEvent.event == "token_issued")))
 
 
-def one_batch(monkeypatch, provider, size: int, name: str = "ciba_requests.exchange") -> None:
+def one_batch(monkeypatch, provider, size: int, name: str = ciba_requests.UNITS) -> None:
     """The next leader waits (generously) until ``size`` callers are queued: one batch."""
     from server.storage import group_commit
 
@@ -203,7 +203,7 @@ def test_exchanges_in_one_batch_each_request_exchanged_once(on_db, monkeypatch):
     for k, request_id in enumerate(ids):
         assert [results[i] for i in range(k, 20, 5)].count(True) == 1
     assert results.count(False) == 15
-    assert provider.db.extras["ciba_requests.exchange"].commits == 1
+    assert provider.db.extras[ciba_requests.UNITS].commits == 1
     assert len(audit_rows(provider)) == 5
     assert sorted(r.split('"grant":"')[1][:32] for r in audit_rows(provider)) == sorted(ids)
     assert all(ciba_requests.find_by_hash(provider.db, h).status == "exchanged"
@@ -222,7 +222,7 @@ def test_a_failing_unit_fails_only_its_caller(on_db, monkeypatch):
     provider, alice_id = on_db
     ids = approved(provider, alice_id, 4)
     one_batch(monkeypatch, provider, 4)
-    group = provider.db.extras["ciba_requests.exchange"]
+    group = provider.db.extras[ciba_requests.UNITS]
     results: list = [None] * 4
 
     def failing(cursor):
@@ -253,7 +253,7 @@ def test_poll_decisions_in_one_batch_each_request_decided_once(on_db, monkeypatc
     rows = [new_row("kiosk", alice_id) for _ in range(4)]
     for row in rows:
         ciba_requests.insert(provider.db, **row)
-    one_batch(monkeypatch, provider, 8, "ciba_requests.finish")
+    one_batch(monkeypatch, provider, 8)
     outcomes: list = [None] * 8
 
     def call(i: int):
@@ -263,7 +263,7 @@ def test_poll_decisions_in_one_batch_each_request_decided_once(on_db, monkeypatc
         return decision
 
     assert run_all([call(i) for i in range(8)]) == [None] * 8
-    assert provider.db.extras["ciba_requests.finish"].commits == 1
+    assert provider.db.extras[ciba_requests.UNITS].commits == 1
     for k in range(4):
         pair = sorted([outcomes[k], outcomes[k + 4]], key=str)
         assert Outcome.ALREADY_DECIDED in pair and pair.count(Outcome.ALREADY_DECIDED) == 1
@@ -276,3 +276,42 @@ def test_poll_decisions_in_one_batch_each_request_decided_once(on_db, monkeypatc
         i = int(actor.split(":")[1])
         assert outcomes[i] in (Outcome.APPROVED, Outcome.DENIED)
         assert event == f"request_{outcomes[i].value}"
+
+
+def test_units_on_sqlite_write_on_a_connection_of_their_own(on_db, monkeypatch):
+    """On a SQLite file the units' batches run on one connection of the group's own (no pool
+    checkout per batch); a batch whose commit fails is rolled back on it and the next unit
+    commits; after a fork the child makes its own (a connection must not cross one). On
+    PostgreSQL the pool serves each batch."""
+    import os
+
+    from server.storage import group_commit
+
+    provider, alice_id = on_db
+    ids = approved(provider, alice_id, 3)
+    group = provider.db.extras.setdefault(ciba_requests.UNITS,
+                                          group_commit.Units(provider.db.engine))
+    assert exchange_of(provider, ids[0], 0)()
+    if provider.db.engine.dialect.name != "sqlite":
+        assert group._own is None
+        return
+    own = group._own._connection
+    assert own is not None
+    pool = provider.db.engine.pool
+    checked_out = pool.checkedout()
+    assert exchange_of(provider, ids[1], 1)()
+    assert group._own._connection is own and pool.checkedout() == checked_out
+
+    def fails(cursor):
+        cursor.execute("UPDATE ciba_requests SET status = 'exchanged' WHERE id = ?", (ids[2],))
+        raise RuntimeError("after the UPDATE")
+
+    with pytest.raises(RuntimeError):
+        group.run(fails)
+    assert [r.status for r in map(lambda h: ciba_requests.find_by_hash(provider.db, h),
+                                  _hashes(provider, [ids[2]]))] == ["approved"]
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # as in a forked child
+    assert exchange_of(provider, ids[2], 2)()
+    assert group._own._connection is not own
+    own.close()  # the "parent's": abandoned by the child, closed here by the test
+    assert len(audit_rows(provider)) == 3

@@ -44,13 +44,14 @@ def rows(provider) -> list[NotificationOutbox]:
     return found
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["own", "grouped"])
 def test_a_ping_answered_401_is_sent_exactly_once(http, provider, clock, alice, make_client,
-                                                  outbox, callback):
+                                                  outbox, callback, grouped):
     callback.script = [(401, {})]
     callback.start()
     creds = make(make_client, "ping", callback)
     req = auth_req_id(http, creds, client_notification_token="ping-token")
-    decide_request(provider, req)
+    decide_request(provider, req, grouped=grouped)
     assert outbox.step() == 1
     for _ in range(5):  # nothing more, however long we wait
         clock.advance(120)
@@ -74,12 +75,13 @@ def test_no_retry_after_any_4xx(http, provider, clock, alice, make_client, outbo
     assert len(callback.received) == 1 and rows(provider)[0].status == "failed"
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["own", "grouped"])
 def test_a_push_whose_callback_is_down_gets_its_tokens_once_it_is_back(
-        http, provider, clock, alice, make_client, outbox, callback):
+        http, provider, clock, alice, make_client, outbox, callback, grouped):
     creds = make(make_client, "push", callback)
     req = auth_req_id(http, creds, client_notification_token="push-token",
                       scope="openid offline_access")
-    decide_request(provider, req)
+    decide_request(provider, req, grouped=grouped)
     assert outbox.step() == 1  # connection refused: nobody listens yet
     [row] = rows(provider)
     assert row.status == "pending" and row.attempts == 1 and "unreachable" in row.last_error
@@ -139,12 +141,13 @@ def test_backoff_has_jitter():
     assert len(draws) > 10 and all(4 <= d <= 8 for d in draws)
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["own", "grouped"])
 def test_one_delivery_per_decision_and_no_double_claims(http, provider, clock, alice, make_client,
-                                                        outbox, callback):
+                                                        outbox, callback, grouped):
     callback.start()
     req = auth_req_id(http, make(make_client, "ping", callback), client_notification_token="t")
-    decide_request(provider, req)
-    decide_request(provider, req)  # already decided: no second row
+    decide_request(provider, req, grouped=grouped)
+    decide_request(provider, req, grouped=grouped)  # already decided: no second row
     assert len(rows(provider)) == 1
     now = clock.now()
     with provider.db.session() as s:
@@ -156,15 +159,16 @@ def test_one_delivery_per_decision_and_no_double_claims(http, provider, clock, a
         assert outbox_repo.claim_due(s, "worker-b", now + 61, 60) == first
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["own", "grouped"])
 def test_push_denial_and_expiry_are_delivered_through_the_outbox(
-        http, provider, clock, alice, make_client, outbox, callback):
+        http, provider, clock, alice, make_client, outbox, callback, grouped):
     from server.oauth.decisions import sweep_expired
 
     callback.start()
     creds = make(make_client, "push", callback)
     denied = auth_req_id(http, creds, client_notification_token="t")
     expired = auth_req_id(http, creds, client_notification_token="t", requested_expiry="60")
-    decide_request(provider, denied, approve=False)
+    decide_request(provider, denied, approve=False, grouped=grouped)
     clock.advance(61)
     assert sweep_expired(provider) == 1
     assert outbox.step() == 2
@@ -260,10 +264,13 @@ def test_a_loop_only_woken_by_a_decision_ends_when_nothing_is_left(http, provide
     assert callback.wait_for(2)[1]["body"] == {"auth_req_id": second}
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["own", "grouped"])
 @pytest.mark.parametrize("approve", [True, False])
 def test_decision_audit_and_delivery_commit_together(http, provider, alice, make_client,
-                                                     outbox, callback, monkeypatch, approve):
-    """One transaction (ciba_requests.finish): a delivery that cannot be stored undoes the
+                                                     outbox, callback, monkeypatch, approve,
+                                                     grouped):
+    """One transaction (ciba_requests.finish; ``grouped``: the unit of finish_grouped, as the
+    devices and the conformance hook decide): a delivery that cannot be stored undoes the
     decision and its audit record, so the request stays pending and can still be decided."""
     from server.oauth import delivery
     from server.storage import audit as audit_repo
@@ -274,24 +281,71 @@ def test_decision_audit_and_delivery_commit_together(http, provider, alice, make
 
     creds = make(make_client, "ping", callback)
     req = auth_req_id(http, creds, client_notification_token="ping-token")
-    original = delivery.enqueue
+    module, name = (outbox_repo, "enqueue_on") if grouped else (delivery, "enqueue")
+    original = getattr(module, name)
 
     def broken(*args, **kwargs):
         original(*args, **kwargs)
         raise RuntimeError("the outbox row could not be stored")
 
-    monkeypatch.setattr(delivery, "enqueue", broken)
+    monkeypatch.setattr(module, name, broken)
     with pytest.raises(RuntimeError):
-        decide_request(provider, req, approve=approve)
+        decide_request(provider, req, approve=approve, grouped=grouped)
     with provider.db.session() as s:
         assert ciba_requests.by_auth_req_id_hash(s, request_ids.key(req)).status == "pending"
         assert not decisions_audited(s)
     assert rows(provider) == []
-    monkeypatch.setattr(delivery, "enqueue", original)
-    decide_request(provider, req, approve=approve)
+    monkeypatch.setattr(module, name, original)
+    decide_request(provider, req, approve=approve, grouped=grouped)
     with provider.db.session() as s:
         status = ciba_requests.by_auth_req_id_hash(s, request_ids.key(req)).status
         events = decisions_audited(s)
     assert status == ("approved" if approve else "denied")
     assert events == ["request_approved" if approve else "request_denied"]
-    assert len(rows(provider)) == 1
+    [row] = rows(provider)
+    assert (row.mode, row.status, row.request_id) == ("ping", "pending",
+                                                      _request_id(provider, req))
+    callback.start()
+    assert outbox.step() == 1
+    assert callback.wait_for(1)[0]["body"] == {"auth_req_id": req}
+
+
+def test_poll_ping_and_push_decisions_share_one_commit(http, provider, alice, make_client,
+                                                       outbox, callback, monkeypatch):
+    """Concurrent decisions of a poll, a ping and a push request in one batch: one commit,
+    each decided once, an outbox row for the ping and the push only, each announced."""
+    import threading
+
+    from server.storage import group_commit
+
+    from .test_group_commit import one_batch
+
+    callback.start()
+    reqs = {mode: auth_req_id(http, make(make_client, mode, callback),
+                              client_notification_token="t") for mode in ("ping", "push")}
+    reqs["poll"] = auth_req_id(http, make_client("poll", delivery_mode="poll"))
+    group = provider.db.extras.setdefault(ciba_requests.UNITS,
+                                          group_commit.Units(provider.db.engine))
+    one_batch(monkeypatch, provider, 3)
+    before = group.commits
+    outcomes: dict = {}
+    threads = [threading.Thread(target=lambda m=m: outcomes.__setitem__(
+        m, decide_request(provider, reqs[m], approve=m != "push", grouped=True)))
+        for m in reqs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert {m: o.value for m, o in outcomes.items()} == {
+        "ping": "approved", "push": "denied", "poll": "approved"}
+    assert group.commits == before + 1
+    assert sorted((r.mode, r.request_id) for r in rows(provider)) == sorted(
+        (m, _request_id(provider, reqs[m])) for m in ("ping", "push"))
+    assert outbox.step() == 2
+    bodies = {r["body"]["auth_req_id"]: r["body"].get("error") for r in callback.wait_for(2)}
+    assert bodies == {reqs["ping"]: None, reqs["push"]: "access_denied"}
+
+
+def _request_id(provider, req: str) -> str:
+    with provider.db.session() as s:
+        return ciba_requests.by_auth_req_id_hash(s, request_ids.key(req)).id

@@ -77,6 +77,35 @@ def test_a_delivery_survives_a_provider_restart(tmp_path):
         callback.stop()
 
 
+def test_a_grouped_ping_decision_and_its_delivery_survive_kill_9(tmp_path):
+    """The hook's approval of a ping request (the grouped decision: the outbox row on the
+    unit's cursor, one commit with concurrent decisions and exchanges) is answered only once
+    the decision and its notification are committed: kill -9 right after the answer loses
+    neither, and the restarted provider sends the ping (CIBA §10.2) once its client listens."""
+    callback = CallbackServer(port=free_port())  # not listening yet: connection refused
+    op = ProviderProcess(tmp_path, env={"CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL}).start()
+    try:
+        op.cli_json("users", "add", "alice", "--password", "alice-pw")
+        client = op.cli_json("clients", "add", "till", "--delivery-mode", "ping",
+                             "--notification-endpoint", callback.url)
+        req = approve_new_request(op, basic("till", client["client_secret"]))
+        op.process.kill()  # kill -9 right after the approval's 200
+        callback.start()
+        op.start()  # same instance folder, same port and issuer
+        [received] = callback.wait_for(1, timeout=60)
+        assert received["authorization"] == "Bearer till-token"
+        assert received["body"] == {"auth_req_id": req}
+        [row], _tokens = _settled("sqlite:///" + str(op.instance / "provider.db"), 1)
+        assert (row.mode, row.status) == ("ping", "delivered")
+        tokens = requests.post(op.url("/token"), timeout=10, headers=basic(
+            "till", client["client_secret"]), data={
+            "grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": req})
+        assert tokens.status_code == 200 and tokens.json()["access_token"]
+    finally:
+        op.stop()
+        callback.stop()
+
+
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=[
     needs_postgres, pytest.mark.postgres])])
 def test_two_processes_deliver_each_notification_once(tmp_path, request, database):

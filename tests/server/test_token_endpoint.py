@@ -245,3 +245,22 @@ def test_no_refresh_token_for_a_client_without_the_refresh_token_grant(http, pro
     decide_request(provider, req_id, approve=True)
     body = poll(http, creds, req_id).json
     assert "access_token" in body and "refresh_token" not in body
+
+
+def test_access_token_ids_are_unique_and_time_ordered(http, alice, kiosk, provider):
+    """Each jti is unique (RFC 7519 §4.1.7) with 160 random bits after the time (in ns), and
+    later tokens' jtis and records sort after earlier ones: their unique indexes grow at the
+    right edge (docs/performance.md, round 6 of full flows)."""
+    from server.storage.models import Token
+
+    jwks = http.get("/jwks").json
+    jtis = [verify_jwt(_tokens(http, kiosk, provider)["access_token"], jwks,
+                       ["ES256"]).claims["jti"] for _ in range(3)]
+    assert len(set(jtis)) == 3 and jtis == sorted(jtis)
+    for jti in jtis:
+        random_part = jti[16:]
+        assert int(jti[:16], 16) > 0 and len(base64.urlsafe_b64decode(random_part + "=")) == 20
+    with provider.db.session() as s:
+        records = sorted(s.query(Token).all(), key=lambda r: r.access_jti)
+    assert [r.access_jti for r in records] == jtis
+    assert [r.id for r in records] == sorted(r.id for r in records)
