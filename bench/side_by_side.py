@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = [n for n in args.targets.split(",") if n]
     metrics = [m for m in args.metrics.split(",") if m]
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:  # the load generator would run something else under that name
+        raise SystemExit(f"unknown metric {', '.join(unknown)}: choose from {', '.join(METRICS)}")
     t.raise_fd_limit(4096)
     # autocannon comes from the peer's npm install, even when the peer is not compared.
     peer = t.prepare_peer(args.peer_dir, args.cache_dir)
