@@ -33,6 +33,8 @@ from typing import Iterator
 
 import requests
 
+from tests.support import cli_zygote
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -193,10 +195,14 @@ class ProviderProcess:
 
     # -- the CLI, as an operator types it ------------------------------------------------------
     def cli_run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        """``ciba-provider ARGS --instance DIR --issuer URL``; never raises on exit status."""
-        command = console_script("ciba-provider", "server.cli") + [
-            *args, "--instance", str(self.instance), "--issuer", self.issuer]
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+        """``ciba-provider ARGS --instance DIR --issuer URL``; never raises on exit status.
+        Each command is a process of its own, forked from one that imported the CLI already
+        (tests/support/cli_zygote.py: about 0.3 s instead of 2 s)."""
+        argv = [*args, "--instance", str(self.instance), "--issuer", self.issuer]
+        if cli_zygote.ENABLED:
+            return cli_zygote.ZYGOTE.run(argv, self.environ(), str(ROOT), timeout)
+        return subprocess.run(console_script("ciba-provider", "server.cli") + argv,
+                              capture_output=True, text=True, timeout=timeout,
                               env=self.environ(), cwd=str(ROOT))
 
     def cli(self, *args: str, timeout: float = 60) -> str:
