@@ -5,8 +5,10 @@ without certificates.
 Python's ssl module verifies every certificate a client presents, with no hook to accept an
 unknown one. So the trust store holds the CAs of ``--tls-client-ca`` (tls_client_auth) and the
 self-signed certificates registered by self_signed_tls_client_auth clients; the latter are
-reloaded from storage during handshakes (at most once a second), so a client registered while
-the server runs can connect at once. Trusting a self-signed certificate here lets it complete
+reloaded from storage during a handshake when the directory version (storage/versions.py) has
+changed since the last load, so a client registered while the server runs (by the CLI, the
+console or RFC 7591, in any process) can connect at once, and otherwise at most once a second
+(a key published at a client's jwks_uri may change without a write here). Trusting a self-signed certificate here lets it complete
 the handshake only: which client it proves is decided per request (server/oauth/mtls.py), and
 tls_client_auth accepts only certificates issued by the configured CAs.
 """
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from .oauth.mtls import SELF_SIGNED_TLS_CLIENT_AUTH, registered_self_signed, thumbprint
 from .storage import clients as client_repo
+from .storage import versions
 
 if TYPE_CHECKING:
     from .provider import Provider
@@ -37,14 +40,16 @@ class SelfSignedTrust:
         self.p, self.context, self.min_gap = provider, context, min_gap
         self._known: set[str] = set()
         self._checked = 0.0
+        self._version = -1
         self._lock = threading.Lock()
 
     def refresh(self) -> int:
         """Load certificates not yet trusted; returns how many were added."""
         with self._lock:
-            if time.monotonic() - self._checked < self.min_gap:
+            version = versions.current(self.p.db, fresh=True)  # one indexed read
+            if version == self._version and time.monotonic() - self._checked < self.min_gap:
                 return 0
-            self._checked = time.monotonic()
+            self._checked, self._version = time.monotonic(), version
             added = 0
             for cert in self._registered():
                 tp = thumbprint(cert)
