@@ -85,14 +85,8 @@ def find_by_device_request_id(db: Database, device_request_id: str) -> SimpleNam
 def _fetch(db: Database, statement: prepared.Prepared, params: dict) -> list[SimpleNamespace]:
     """Whole rows of a prepared SELECT, as read-only objects with the column names. On a SQLite
     file, on the process's own read connection (storage/versions.py), not a pooled one."""
-    reader = versions.sqlite_reader(db)
-    if reader is not None:
-        rows = reader.fetchall(*statement.args(db.engine, params))
-    else:
-        with prepared.raw(db.engine) as cursor:
-            cursor.execute(*statement.args(db.engine, params))
-            rows = cursor.fetchall()
-    return [SimpleNamespace(**dict(zip(_COLUMNS, row))) for row in rows]
+    return [SimpleNamespace(**dict(zip(_COLUMNS, row)))
+            for row in versions.read_rows(db, statement, params)]
 
 
 def by_auth_req_id_hash(s: Session, auth_req_id_hash: str, *, lock: bool = False) -> CibaRequest | None:

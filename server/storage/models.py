@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, false,
+                        func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -24,6 +25,10 @@ class User(Base):
     created_at: Mapped[float] = mapped_column(Float)
     # May open the operator page (/admin); set with `ciba-provider users add --admin|set-admin`.
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A login_hint names a user by username or by email, the email case-insensitively
+    # (users.by_username_or_email): without an index on lower(email) that lookup read the
+    # whole table (migration 0008).
+    __table_args__ = (Index("ix_users_email_lower", func.lower(email)),)
 
 
 class Client(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, String, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .models import User
@@ -35,9 +35,21 @@ def by_username(s: Session, username: str) -> User | None:
     return s.scalar(select(User).where(User.username == username))
 
 
+#: The user a login hint names: its username, or its email case-insensitively (two index
+#: searches: the unique username and ``ix_users_email_lower``, migration 0008). Parameters:
+#: ``hint_params(hint)``.
+BY_HINT: Select = select(User).where(or_(
+    User.username == bindparam("hint", type_=String()),
+    func.lower(User.email) == bindparam("hint_lower", type_=String()))
+).limit(1)
+
+
+def hint_params(hint: str) -> dict[str, str]:
+    return {"hint": hint, "hint_lower": hint.lower()}
+
+
 def by_username_or_email(s: Session, hint: str) -> User | None:
-    return s.scalar(select(User).where(or_(User.username == hint,
-                                           func.lower(User.email) == hint.lower())))
+    return s.scalar(BY_HINT, hint_params(hint))
 
 
 def all_users(s: Session) -> list[User]:

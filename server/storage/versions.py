@@ -136,6 +136,17 @@ def sqlite_reader(db: VersionedDatabase) -> _SqliteReader | None:
     return reader
 
 
+def read_rows(db: VersionedDatabase, statement: prepared.Prepared, params: dict) -> list:
+    """The rows of a prepared SELECT on a hot path: on a SQLite file on this process's own read
+    connection (``sqlite_reader``), else on a pooled DBAPI cursor (no ORM session)."""
+    reader = sqlite_reader(db)
+    if reader is not None:
+        return reader.fetchall(*statement.args(db.engine, params))
+    with prepared.raw(db.engine) as cursor:
+        cursor.execute(*statement.args(db.engine, params))
+        return cursor.fetchall()
+
+
 @contextmanager
 def request_scope() -> Iterator[None]:
     token = _scoped.set({})

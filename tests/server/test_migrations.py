@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from server import create_app
 from server.config import Settings
-from server.storage import migrate
+from server.storage import migrate, users
 from server.storage.models import Base
 
 from .ciba_helpers import CIBA, assert_error
@@ -49,6 +49,31 @@ def test_the_revisions_build_the_schema_of_models_py(empty_url):
         assert _directory_version(conn) == 1  # 0006 made the row the caches depend on
     engine.dispose()
     assert diff == [], f"models.py and the migrations differ; add a revision: {diff}"
+
+
+def test_a_login_hint_is_found_by_index_searches_not_a_scan(empty_url):
+    """compare_metadata skips expression indexes, so this checks ix_users_email_lower in a new
+    database (made from models.py) here, and in an upgraded one (0008) in the upgrade tests."""
+    engine = create_engine(empty_url)
+    migrate.upgrade(engine)
+    _assert_login_hint_searches_indexes(engine)
+    engine.dispose()
+
+
+def _assert_login_hint_searches_indexes(engine) -> None:
+    """The lookup of a login_hint (username, or email case-insensitively) searches two indexes
+    instead of reading every user."""
+    statement = users.BY_HINT.params(users.hint_params("Alice@Example.org"))
+    sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = [row[-1] for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql))]
+            assert any("USING INDEX ix_users_email_lower" in step for step in plan), plan
+            assert not any(step.startswith("SCAN users") for step in plan), plan
+        else:  # a small table: tell the planner what a big one would make it do
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(row[0] for row in conn.execute(text("EXPLAIN " + sql)))
+            assert "ix_users_email_lower" in plan and "Seq Scan" not in plan, plan
 
 
 def test_a_fresh_database_is_created_and_stamped_at_head(empty_url):
@@ -90,6 +115,7 @@ def _works_after_upgrade(app) -> None:
         assert conn.execute(text("SELECT password_hash FROM users")).scalar_one() \
             .startswith("$argon2id$")
         assert _directory_version(conn) >= 1
+    _assert_login_hint_searches_indexes(engine)
 
 
 def test_the_previous_release_sqlite_instance_upgrades(tmp_path):
