@@ -9,7 +9,6 @@ Revises: 0007
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
@@ -19,9 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    present = {i["name"] for i in sa.inspect(op.get_bind()).get_indexes("users")}
-    if "ix_users_email_lower" not in present:
-        op.create_index("ix_users_email_lower", "users", [sa.text("lower(email)")])
+    # IF NOT EXISTS (SQLite and PostgreSQL): a database adopted by 0001 from a build that made
+    # it with create_all has the index already, and SQLAlchemy's SQLite reflection does not
+    # list expression indexes, so asking the inspector would not tell.
+    op.execute("CREATE INDEX IF NOT EXISTS ix_users_email_lower ON users (lower(email))")
 
 
 def downgrade() -> None:
