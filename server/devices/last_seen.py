@@ -3,7 +3,8 @@ is one call per device at once), and last_seen_at is only shown to people, to th
 
 from __future__ import annotations
 
-import threading
+from .. import oslocks
+
 
 
 class LastSeen:
@@ -14,7 +15,7 @@ class LastSeen:
     EVERY, HOLD, BATCH = 60.0, 5.0, 500
 
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._lock = threading.Lock()
+        self._lock = oslocks.os_lock()  # never yields inside (server/oslocks.py)
         self._written: dict[str, float] = {}
         self._waiting: dict[str, float] = {}
         self._since = 0.0

@@ -9,8 +9,9 @@ knows nothing of Flask or of the socket library: a connection is anything with `
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Iterable, Protocol
+
+from .. import oslocks
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class Connection(Protocol):
 
 class Hub:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = oslocks.os_lock()  # never yields inside (server/oslocks.py)
         self._by_user: dict[str, dict[str, set[Connection]]] = {}
 
     def add(self, conn: Connection) -> None:

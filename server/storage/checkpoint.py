@@ -20,29 +20,19 @@ nothing; SQLite replays the log on the next open), checkpointed or not.
 
 from __future__ import annotations
 
-import _thread
 import logging
 import os
 import sqlite3
-import sys
 import threading
-import time
 import weakref
 from typing import Any, Callable
+
+from .. import oslocks
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 0.2  # seconds between checkpoints (about 1,000 pages at 1,000 bc-authorize/s)
 BACKSTOP_PAGES = 20000  # the connections' own wal_autocheckpoint: 80 MB of log, never reached
-
-
-def _native() -> tuple[Callable, Callable[[float], None]]:
-    """(start_new_thread, sleep) of the OS, also in a process gevent monkey-patched."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        return (monkey.get_original("_thread", "start_new_thread"),
-                monkey.get_original("time", "sleep"))
-    return _thread.start_new_thread, time.sleep
 
 
 class Checkpointer:
@@ -63,7 +53,7 @@ class Checkpointer:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
-            start, sleep = _native()
+            start, sleep = oslocks.os_threads()
             start(self._run, (sleep, self._generation))
 
     def stop(self) -> None:

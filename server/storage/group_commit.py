@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from sqlalchemy.engine import Engine
 
+from .. import oslocks
 from . import prepared
 
 WAIT_LIMIT = 60.0  # seconds a caller waits for its batch before giving up (never seen)
@@ -50,7 +51,7 @@ class GroupCommit:
         self.statement = statement
         self.max_batch = max_batch
         self.commits = 0  # for tests and benchmarks
-        self._lock = threading.Lock()
+        self._lock = oslocks.os_lock()  # never yields inside (server/oslocks.py)
         self._waiting: list[_Entry] = []
         self._leading = False
         self._own: _OwnConnection | None = None

@@ -16,7 +16,6 @@ reused for the rest of the request, so a request sees one consistent directory.
 from __future__ import annotations
 
 import os
-import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator, Protocol
@@ -26,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .. import oslocks
 from . import prepared
 from .models import CacheVersion, Client, Device, User
 
@@ -104,7 +104,7 @@ class _SqliteReader:
         pooled = db.engine.raw_connection()  # with the engine's PRAGMAs (WAL, busy timeout)
         self.connection = pooled.driver_connection
         pooled.detach()  # never returned to the pool: this process's own
-        self.lock = threading.Lock()  # threads (granian, serve); greenlets never switch inside
+        self.lock = oslocks.os_lock()  # threads (granian, serve); greenlets never switch inside
         self.pid = os.getpid()
 
     def read(self) -> int:

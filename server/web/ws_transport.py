@@ -77,13 +77,21 @@ class WebSocket:
         with self._lock:
             data, self._corked = self._corked, None
             if data:
-                self.sock.sendall(data)
+                self._send(data)
 
     def _write(self, data: bytes) -> None:
         if self._corked is not None:
             self._corked += data
         else:
-            self.sock.sendall(data)
+            self._send(data)
+
+    def _send(self, data: bytes | bytearray) -> None:
+        """``sendall``, tried as one ``send`` first: a frame (or the 101 with the greeting) is
+        almost always taken whole, and gevent's ``sendall`` asks the kernel for the send buffer's
+        size (a getsockopt) before each write: 1.3% of a reconnect storm's samples."""
+        sent = self.sock.send(data)
+        if sent < len(data):
+            self.sock.sendall(memoryview(data)[sent:])
 
     def send(self, text: str) -> None:
         """Send one text message; OSError (or ConnectionError) when the socket is gone."""
