@@ -194,3 +194,36 @@ def test_server_process_on_postgres(pg_schema_url, tmp_path):
         assert "id_token" in tokens.json()
     finally:
         server.stop()
+
+
+def test_directory_rows_on_each_database(db_app, clock, monkeypatch):
+    """The directory's users and devices (storage/directory.py) are prepared reads into
+    read-only rows, on each database: the values the ORM gives (booleans as bool), no cached row
+    changed by mistake, and one read of every active device for a reconnect storm."""
+    from server.storage import versions
+
+    from .devices.helpers import DeviceKey
+
+    provider = db_app.extensions["ciba"]
+    user = add_user(provider, "dora", "pw", email="Dora@Example.com")
+    keys = []
+    for _ in range(3):
+        key = DeviceKey("http://op.test")
+        offer = provider.devices.new_enrollment(user.id)
+        keys.append(key.enrolled(provider.devices.enroll(key.enroll_body(offer.code), "test")))
+        clock.advance(1)
+    reads = []
+    real_read_rows = versions.read_rows
+    monkeypatch.setattr(versions, "read_rows", lambda *a: reads.append(a) or real_read_rows(*a))
+    devices = [provider.devices.authenticate(k.auth("GET", "/device/ws", clock.now()), "GET",
+                                             "/device/ws") for k in keys]
+    assert [d.id for d in devices] == [k.device_id for k in keys]
+    assert all(d.user_id == user.id and d.revoked_at is None and d.push_channel == "websocket"
+               for d in devices)
+    assert len(reads) == 2  # every active device, then their users: once for all three
+    found = provider.directory.user_by_username_or_email("dora@example.com")
+    assert (found.id, found.username, found.email) == (user.id, "dora", "Dora@Example.com")
+    assert found.disabled is False and found.is_admin is False
+    with pytest.raises(AttributeError):
+        found.disabled = True
+    assert provider.directory.newest_device(user.id).id == keys[-1].device_id
