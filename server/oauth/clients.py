@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import threading
 import time
 from typing import Callable
 
@@ -13,6 +12,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 
+from .. import oslocks
 from ..security import SecretBox, verify_password
 from ..storage.models import Client
 from .ciba_core import CIBA_GRANT_TYPE
@@ -41,7 +41,7 @@ class SecretCache:
         self._key = os.urandom(32)
         self._ttl, self._max = ttl, max_entries
         self._seen: dict[bytes, float] = {}
-        self._lock = threading.Lock()
+        self._lock = oslocks.os_lock()  # never yields inside (server/oslocks.py)
 
     def _tag(self, client_id: str, secret: str, stored: str) -> bytes:
         # hmac.digest: the same HMAC-SHA256 in one C call (hmac.new builds a Python object).
