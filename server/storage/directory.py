@@ -12,8 +12,8 @@ Users and devices are read with prepared statements on the process's read connec
 cost a C tuple read instead of the ORM's instrumented one. A miss through an ORM session cost
 about 0.5 ms more, and a kiosk's requests are mostly misses (a different person each time, and
 any write to the directory empties the cache; docs/performance.md, round 7); a reconnect storm
-loads every device and its user at once (round 8). Clients stay ORM instances (Authlib's client
-mixin's methods).
+loads every device and its user at once (round 8). Clients are such rows too
+(``oauth.clients.RegisteredClient`` adapts one for Authlib).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ _MISSING = object()
 
 # Whole rows in the tables' column order (``Snapshot``).
 _USERS, _DEVICES = select(*User.__table__.columns), select(*Device.__table__.columns)
+_CLIENT_BY_ID = prepared.Prepared(
+    select(*Client.__table__.columns).where(Client.client_id == bindparam("id")))
 _USER_BY_ID = prepared.Prepared(_USERS.where(User.id == bindparam("id")))
 _USER_BY_HINT = prepared.Prepared(_USERS.where(users.BY_HINT.whereclause).limit(1))
 _USER_BY_USERNAME = prepared.Prepared(_USERS.where(User.username == bindparam("u")))
@@ -66,7 +68,7 @@ class Snapshot:
         return self.type._make(row)
 
 
-_USER, _DEVICE = Snapshot(User), Snapshot(Device)
+_USER, _DEVICE, _CLIENT = Snapshot(User), Snapshot(Device), Snapshot(Client)
 
 
 class Directory:
@@ -98,16 +100,9 @@ class Directory:
         rows = versions.read_rows(self.db, statement, params)
         return snapshot.make(rows[0]) if rows else None
 
-    def _load_one(self, statement) -> Any:
-        with self.db.session() as s:
-            row = s.scalar(statement)
-            if row is not None:
-                s.expunge(row)
-        return row
-
-    def client(self, client_id: str) -> Client | None:
-        return self._get(("client", client_id), lambda: self._load_one(
-            select(Client).where(Client.client_id == client_id)))
+    def client(self, client_id: str) -> Any:
+        return self._get(("client", client_id), lambda: self._read_one(
+            _CLIENT, _CLIENT_BY_ID, {"id": client_id}))
 
     def user(self, user_id: str) -> Any:
         return self._get(("user", user_id), lambda: self._read_one(
