@@ -53,6 +53,8 @@ class Housekeeper:
         self._last_purge = 0.0
 
     def start(self) -> None:
+        if self._started:  # every device connect asks: no lock once started
+            return
         with self._lock:
             if self._started:
                 return
