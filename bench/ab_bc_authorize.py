@@ -5,11 +5,13 @@ shared machine) and p99.
 
     python bench/ab_bc_authorize.py --runs 8 thread: inline:CIBA_SQLITE_CHECKPOINT_THREAD=false
 
-Each variant is ``name:VAR=value,VAR=value`` (the provider's CIBA_* settings, and ``WORKER=`` the
-gunicorn worker class, by default bench/targets.py's); a name starting with ``floor`` is the bare
-Flask endpoint. See docs/performance.md, rounds 4 and 5:
+Each variant is ``name:VAR=value,VAR=value`` (the provider's CIBA_* settings, ``WORKER=`` the
+gunicorn worker class, by default bench/targets.py's, and ``TREE=`` another checkout of this
+provider to run, e.g. ``git worktree add /tmp/before main``); a name starting with ``floor`` is
+the bare Flask endpoint. See docs/performance.md, rounds 4, 5 and 8:
 
     python bench/ab_bc_authorize.py one: two:WORKER=gevent floor: floor-two:WORKER=gevent
+    python bench/ab_bc_authorize.py --runs 10 before:TREE=/tmp/before after: floor:
 """
 
 from __future__ import annotations
@@ -45,13 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for name, env in variants.items():
                 worker = env.pop("WORKER", t.WORKER_CLASS)
+                root = Path(env.pop("TREE", t.ROOT)).resolve()
                 if name.startswith("floor"):
                     started[name] = t.start_floor("gunicorn", Path(tmp), worker, name)
                     continue
                 instance = Path(tmp) / name
                 t.prepare_ours(instance, "http://127.0.0.1", "")
                 started[name] = t.start_ours(name, "gunicorn", 1, instance, "", "", Path(tmp), env,
-                                             worker)
+                                             worker, root)
             for run in range(args.runs + 1):  # run 0 warms up
                 order = list(started.items())
                 for name, target in order if run % 2 == 0 else reversed(order):

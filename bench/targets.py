@@ -199,15 +199,16 @@ def prepare_ours(instance: Path, issuer: str, database_url: str) -> None:
 
 def start_ours(name: str, server: str, workers: int, instance: Path, database_url: str,
                redis_url: str, log_dir: Path, extra_env: dict | None = None,
-               worker_class: str = WORKER_CLASS) -> Target:
+               worker_class: str = WORKER_CLASS, root: Path = ROOT) -> Target:
+    """This provider from the checkout at ``root`` (another one: a before/after A/B)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"CIBA_INSTANCE_PATH": str(instance), "CIBA_ISSUER": base,
            "CIBA_DATABASE_URL": database_url, "CIBA_SECRET_KEY": "bench-secret-key",
            "CIBA_AUTOMATED_APPROVAL_TOKEN": APPROVAL_TOKEN, "CIBA_REDIS_URL": redis_url,
            **NO_CAPS, **(extra_env or {})}
-    proc = Process(server_command(server, workers, port, "server.wsgi:app", ROOT, worker_class),
-                   env=env, cwd=str(ROOT), log_path=log_dir / f"{name}.log")
+    proc = Process(server_command(server, workers, port, "server.wsgi:app", root, worker_class),
+                   env=env, cwd=str(root), log_path=log_dir / f"{name}.log")
     wait_http(base + "/.well-known/openid-configuration", 60, proc)
     return Target(name, base, approve={"kind": "ours", "url": base + "/testing/ciba-approval",
                                        "token": APPROVAL_TOKEN}, process=proc)
