@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import checkpoint, migrate, versions
 
+#: PostgreSQL connections per process, at most (docs/deployment.md: processes x this must stay
+#: under the server's max_connections).
+POOL_SIZE = 20
+
 
 class Database:
     """Owns the engine; ``session()`` gives a unit of work that commits on success."""
@@ -31,7 +35,11 @@ class Database:
                     self.checkpointer = checkpoint.Checkpointer(path, self)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+            # No overflow: a request beyond the pool waits for a pooled connection instead of
+            # opening one that is closed again when returned. Under load that churn was most of
+            # what a PostgreSQL request cost (docs/performance.md, round 8: 171 bc-authorize/s
+            # with 10 + 20 overflow, 645-679 with 10 or 20 and none).
+            kwargs.update(pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=0)
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -227,3 +227,39 @@ def test_directory_rows_on_each_database(db_app, clock, monkeypatch):
     with pytest.raises(AttributeError):
         found.disabled = True
     assert provider.directory.newest_device(user.id).id == keys[-1].device_id
+
+
+@needs_postgres
+@pytest.mark.postgres
+def test_concurrent_requests_share_the_pool_without_opening_more(pg_schema_url, tmp_path):
+    """Fifty concurrent readers on PostgreSQL open at most the pool's connections and wait for
+    one when all are busy: connections opened and closed around single requests (the pool's
+    overflow) were most of a request's cost under load (docs/performance.md, round 8)."""
+    from sqlalchemy import event
+
+    from server.storage import db as db_module, versions
+    from server.storage.db import Database
+
+    database = Database(pg_schema_url)
+    database.create_all()
+    opened = []
+    event.listen(database.engine, "connect", lambda *_: opened.append(1))
+    barrier = threading.Barrier(50)
+    errors = []
+
+    def reader() -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                versions.current(database, fresh=True)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    database.dispose()
+    assert not errors
+    assert 0 < len(opened) <= db_module.POOL_SIZE
