@@ -19,6 +19,12 @@ the provider needs about one descriptor per device, each client process one per 
 handed a fifth of the two cores by the scheduler's fairness to five busy processes (the phones of a
 real storm are not on the provider's cores); the client processes' CPU is printed per process.
 
+``--pin-cpus`` confines the provider's worker to the first CPU and the client processes to the
+others, as on a host whose phones are elsewhere: without it, the worker of a storm waits on the
+run queue behind the clients a fifth of the time while the other core idles (the scheduler wakes
+it where it last ran). The time the worker spent runnable but waiting is printed either way
+(``/proc/<pid>/task/*/schedstat``).
+
 ``--device lean`` plays the devices with bench/lean_device.py (same protocol, a third of the
 client CPU); ``CIBA_DEVICE_LANE=false`` in the environment measures the Flask path of /device/ws.
 """
@@ -225,6 +231,8 @@ def main() -> int:
     ap.add_argument("--client-nice", type=int, default=0, metavar="N",
                     help="run the client processes at nice N (the provider keeps its priority, "
                          "as on a host whose phones are elsewhere)")
+    ap.add_argument("--pin-cpus", action="store_true",
+                    help="the provider's worker on CPU 0, the client processes on the others")
     ap.add_argument("--client", help=argparse.SUPPRESS)
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -264,6 +272,8 @@ def main() -> int:
                                             "device": args.device,
                                             "devices": devices[i::args.clients]}))
                 clients.append(Client(spec, args.client_nice))
+            if args.pin_cpus:
+                pin(worker, clients)
             time.sleep(3)  # let the client processes import and get ready
             # --gil: only samples holding the GIL, so time a descheduled worker spends in a
             # syscall (the machine is shared) is not counted as work.
@@ -273,6 +283,7 @@ def main() -> int:
                 if args.profile else None
             cpu0, sys0 = cpu_seconds(worker), cpu_seconds(worker, kernel_only=True)
             client_cpu0 = [cpu_seconds(c.proc.pid) for c in clients]
+            waited0 = run_queue_seconds(worker)
             t0 = time.perf_counter()
             for c in clients:
                 c.go()
@@ -286,6 +297,7 @@ def main() -> int:
             failed = [f for c in clients for f in c.failed]
             connect_s = (max(ups) - t0) if ups else float("nan")
             cpu, kernel = cpu_seconds(worker) - cpu0, cpu_seconds(worker, kernel_only=True) - sys0
+            waited = run_queue_seconds(worker) - waited0
             each = [cpu_seconds(c.proc.pid) - c0 for c, c0 in zip(clients, client_cpu0)]
             client_cpu = sum(each)
             if spy is not None:
@@ -294,7 +306,7 @@ def main() -> int:
             print(f"connected: {len(ups)}/{len(devices)} devices in {connect_s:.1f} s "
                   f"({len(ups) / connect_s:.0f}/s; provider CPU {cpu:.1f} s, "
                   f"{cpu / max(1, len(ups)) * 1000:.2f} ms per connect, {kernel:.1f} s of it in "
-                  f"the kernel; client processes' CPU "
+                  f"the kernel, {waited:.1f} s runnable on the run queue; client processes' CPU "
                   f"{client_cpu:.1f} s ({', '.join(f'{e:.1f}' for e in each)}; "
                   f"{client_cpu / max(1, len(ups)) * 1000:.2f} ms per connect)"
                   f"{'; failures ' + str(sorted(set(failed))) if failed else ''})", flush=True)
@@ -412,6 +424,27 @@ def sample_latency(op, worker: int, clients: list[Client], per_user: dict[str, i
           f"{statistics.median(floor) * ms:.2f} ms, p99 {pct(floor, 99) * ms:.2f} ms)")
     print(f"  provider worker CPU: {cpu / samples * ms:.2f} ms per sample ({cpu / wall:.0%} of "
           f"one core while sampling: the pings of the connected devices and the requests)")
+
+
+def pin(worker: int, clients: list[Client]) -> None:
+    """The worker's threads on CPU 0, the client processes (and their threads) on the rest."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin-cpus needs at least two CPUs")
+    for pid, where in [(worker, cpus[:1])] + [(c.proc.pid, cpus[1:]) for c in clients]:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), where)
+
+
+def run_queue_seconds(pid: int) -> float:
+    """Time the process's threads spent runnable but not running (schedstat's second field)."""
+    waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            waited += int((task / "schedstat").read_text().split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return waited / 1e9
 
 
 def cpu_seconds(pid: int, kernel_only: bool = False) -> float:

@@ -16,6 +16,11 @@ size limits; the configured secure-scheme headers (X-Forwarded-Proto, ...) at mo
 only from ``forwarded_allow_ips`` as gunicorn does. The app (ProxyFix, the device lane, Flask)
 sees the same environ either way.
 
+A device socket the app takes over is the connection's own socket, not a duplicate of its
+descriptor (``ws_transport.HANDOVER``): neither this code nor the worker's server closes a
+socket found in ``ws_transport.TAKEN`` (server.gunicorn_worker). A duplicate and the second
+socket object it needs were 4-5% of a storm's samples.
+
 What the app answers is written by gunicorn's own ``Response`` on a ``Request`` that gunicorn's
 parser makes from the same bytes, but only when there is an answer (a refusal, or Flask's) rather
 than a socket taken over: refusals, keep-alive and access logs stay exactly gunicorn's. A kept-
@@ -42,6 +47,8 @@ import gunicorn
 from gunicorn import util
 from gunicorn.config import PostRequest, PreRequest
 from gunicorn.http import get_parser, wsgi
+
+from .web import ws_transport
 
 try:  # gunicorn's own forwarded_allow_ips check (a private name: without it, no short way)
     from gunicorn.http.message import _ip_in_allow_list
@@ -192,7 +199,7 @@ class DeviceAccept:
         connection stays open."""
         worker, cfg = self.worker, self.cfg
         environ.update({"wsgi.errors": self._errors, "wsgi.input": io.BytesIO(),
-                        "gunicorn.socket": client})
+                        "gunicorn.socket": client, ws_transport.HANDOVER: True})
         made: list = []  # [Request, Response] once there is an answer to write
 
         def answer() -> tuple[Any, Any]:
@@ -254,7 +261,8 @@ class DeviceAccept:
         except OSError as exc:  # as gunicorn's handle: a peer that went away is no error
             if exc.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
                 worker.log.exception("Socket error processing request.")
-        util.close(client)
+        if client not in ws_transport.TAKEN:  # else a detached device socket: open, not ours
+            util.close(client)
 
     def _go_on(self, listener: socket.socket, client: socket.socket, addr: tuple) -> None:
         """The connection stays open: gunicorn serves its next requests."""

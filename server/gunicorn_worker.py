@@ -15,12 +15,15 @@ Use: ``gunicorn -k server.gunicorn_worker.GeventWorker`` (server.gunicorn_conf c
 
 from __future__ import annotations
 
+from gevent.server import StreamServer
 from gunicorn.http import wsgi
 from gunicorn.util import to_bytestring, write
+from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
 from .gunicorn_device import DeviceAccept
 from .gunicorn_gc import FullCollections
+from .web import ws_transport
 
 
 class OneSendResponse(wsgi.Response):
@@ -45,6 +48,15 @@ class OneSendResponse(wsgi.Response):
         write(self.sock, head + arg)
 
 
+class LeavingStreamServer(StreamServer):
+    """gevent's server, which closes each connection once its handler returns, except a socket
+    a detached device WebSocket now serves (``ws_transport.TAKEN``; gunicorn_device)."""
+
+    def do_close(self, sock, *args) -> None:  # type: ignore[no-untyped-def]
+        if sock not in ws_transport.TAKEN:
+            super().do_close(sock, *args)
+
+
 class GeventWorker(_GeventWorker):
     """gunicorn's gevent worker answering with ``OneSendResponse``, with device upgrades
     (``GET /device/ws``) read the short way and full garbage collections on a clock
@@ -57,6 +69,9 @@ class GeventWorker(_GeventWorker):
         # gunicorn builds HTTP/1 responses through ``wsgi.create`` with the module's
         # ``Response`` (no hook for HTTP/1): this worker process uses ours.
         wsgi.Response = OneSendResponse
+        # gunicorn's ``run`` makes its servers from the module's ``StreamServer``: ours leaves
+        # a socket taken over by a device open.
+        ggevent.StreamServer = LeavingStreamServer
         super().init_process()
 
     def load_wsgi(self) -> None:

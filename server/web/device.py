@@ -149,10 +149,9 @@ def websocket():
                              426), {"Sec-WebSocket-Version": "13"}
         raise InvalidRequest(str(exc)) from None
     p = current_provider()
-    own = ws_transport.detachable(request.environ)  # gevent: no greenlet held per socket
-    socket_ = ws_transport.WebSocket(own or ws_handshake.server_socket(request.environ),
-                                     p.settings.ws_ping_interval, MAX_MESSAGE_SIZE)
-    session = DeviceSession(p, g.device, socket_, headers, detach=own is not None)
+    socket_, detach = ws_transport.accepted(  # gevent: no greenlet held per socket
+        request.environ, p.settings.ws_ping_interval, MAX_MESSAGE_SIZE)
+    session = DeviceSession(p, g.device, socket_, headers, detach=detach)
     session.prepare()
     request.environ[ws_handshake.ENVIRON_KEY] = session
     return "", 101
@@ -196,8 +195,7 @@ class DeviceSession:
         """Leave the hub (the upgrade did not happen, or the socket ended)."""
         self.p.hub.remove(self.conn)
         metrics.CONNECTED.dec()
-        if self.detach:  # our own duplicate of the connection
-            self.ws.sock.close()
+        self.ws.release()
 
     def start(self) -> None:
         """Send the 101 and the greeting, then serve frames until the socket ends (or, detached,

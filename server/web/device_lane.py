@@ -82,10 +82,9 @@ class DeviceLane:
             if cap > 0 and len(p.hub.connections(device.user_id, device.id)) >= cap:
                 raise TooManyRequests(f"this device already holds {cap} WebSocket connections; "
                                       "close one first", retry_after=p.settings.ws_ping_interval)
-            own = ws_transport.detachable(environ)  # gevent: no greenlet held per socket
-            socket_ = ws_transport.WebSocket(own or ws_handshake.server_socket(environ),
-                                             p.settings.ws_ping_interval, MAX_MESSAGE_SIZE)
-            session = DeviceSession(p, device, socket_, headers, detach=own is not None)
+            socket_, detach = ws_transport.accepted(  # gevent: no greenlet held per socket
+                environ, p.settings.ws_ping_interval, MAX_MESSAGE_SIZE)
+            session = DeviceSession(p, device, socket_, headers, detach=detach)
             session.prepare()
         except DeviceError as exc:
             return _refuse(start_response, exc.status, _error_headers(exc), exc.body())

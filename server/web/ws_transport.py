@@ -17,14 +17,18 @@ import logging
 import os
 import socket
 import ssl
+import struct
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
+
+from .ws_handshake import server_socket
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,11 @@ log = logging.getLogger(__name__)
 #: TCP connection is dropped anyway.
 CLOSE_TIMEOUT = 5.0
 RECEIVE_BYTES = 4096
+#: The environ key by which a server offers the connection's own socket to be detached: it then
+#: leaves open a socket found in ``TAKEN`` (server/gunicorn_device.py, server/gunicorn_worker.py).
+HANDOVER = "ciba.socket_handover"
+#: Server sockets a detached WebSocket serves without a duplicate, until it ends them.
+TAKEN: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
 
 
 class WebSocket:
@@ -44,8 +53,10 @@ class WebSocket:
       idle device costs its objects and no stack (~10 KiB less per socket than a greenlet).
     """
 
-    def __init__(self, sock: socket.socket, ping_interval: float, max_message_size: int) -> None:
+    def __init__(self, sock: socket.socket, ping_interval: float, max_message_size: int,
+                 duplicate: bool = False) -> None:
         self.sock = sock
+        self._duplicate = duplicate  # a descriptor of our own (``accepted``), not the server's
         self.ping_interval = ping_interval
         self.max_message_size = max_message_size
         self.close_code: int | None = None  # what the peer sent, or what we sent first
@@ -98,7 +109,7 @@ class WebSocket:
         with self._lock:
             if self._proto.state is not ConnectionState.OPEN:
                 raise ConnectionError("the WebSocket is closed")
-            self._write(self._proto.send(Message(data=text)))
+            self._write(text_frame(text))
 
     def close(self, reason: int = CloseReason.NORMAL_CLOSURE, message: str = "") -> None:
         """Start the closing handshake (RFC 6455 §5.5.1) with close code ``reason``; the socket
@@ -226,6 +237,8 @@ class WebSocket:
         reader = loop.io(self.sock.fileno(), 1)  # 1: readable
         pinger = loop.timer(self.ping_interval, self.ping_interval)
         self._watchers = [reader, pinger]
+        if not self._duplicate:
+            TAKEN.add(self.sock)  # the server's socket, from now on ours to close
         reader.start(self._spawn, self._readable)
         pinger.start(self._spawn, self._timed)
         if self._closing_since is not None:  # closed while greeting (a revoked device)
@@ -282,12 +295,19 @@ class WebSocket:
             watcher.stop()
             watcher.close()
         self.hang_up()
+        TAKEN.discard(self.sock)
         try:
             self.sock.close()  # detached: this socket is ours alone
         except OSError:
             pass
         if self._on_end is not None:
             self._on_end()
+
+    def release(self) -> None:
+        """The upgrade did not happen (or the session is over): close our duplicate; the
+        server's own socket stays the server's to answer on and close."""
+        if self._duplicate:
+            self.sock.close()
 
     def hang_up(self) -> None:
         """End the TCP connection for both directions; the WSGI server then finds EOF and
@@ -301,18 +321,42 @@ class WebSocket:
             pass
 
 
-def detachable(environ: dict) -> socket.socket | None:
-    """Under gunicorn's gevent worker on plain TCP: a socket of our own (a duplicate of the
-    connection's descriptor) to ``detach``, so that gunicorn's greenlet can finish and close
-    its copy; None elsewhere (``serve``, TLS: the TLS state cannot be duplicated)."""
+def text_frame(text: str) -> bytes:
+    """One whole, unmasked text frame (RFC 6455 §5.2: FIN, opcode 0x1; §5.1: a server MUST NOT
+    mask; §5.2: the length in 7 bits, or 126 and 16 bits, or 127 and 64 bits), the bytes
+    wsproto's ``send(Message(...))`` writes. Why: wsproto's general framing (extensions, an
+    outbound opcode for fragments, copies into bytearrays) was 2% of a reconnect storm's
+    samples, for the greeting alone. Nothing in wsproto's state depends on a whole data frame
+    sent (only a close changes it)."""
+    payload = text.encode("utf-8")
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+def accepted(environ: dict, ping_interval: float,
+             max_message_size: int) -> tuple[WebSocket, bool]:
+    """The WebSocket on the connection the WSGI server hands over, and whether it can be
+    ``detach``ed: under gunicorn's gevent worker on plain TCP, on the server's own socket when
+    the server offers it (``HANDOVER``: the device short way), else on a duplicate of its
+    descriptor so that gunicorn's greenlet can finish and close its copy. Not under ``serve``
+    nor TLS (the TLS state cannot be duplicated): ``run`` blocks there instead."""
     sock = environ.get("gunicorn.socket")
-    if sock is None or isinstance(sock, ssl.SSLSocket):
-        return None
+    if sock is None or isinstance(sock, ssl.SSLSocket) or not _gevent_socket(sock):
+        return WebSocket(server_socket(environ), ping_interval, max_message_size), False
+    if environ.get(HANDOVER):
+        return WebSocket(sock, ping_interval, max_message_size), True
+    own = type(sock)(sock.family, sock.type, sock.proto, os.dup(sock.fileno()))
+    return WebSocket(own, ping_interval, max_message_size, duplicate=True), True
+
+
+def _gevent_socket(sock: socket.socket) -> bool:
     try:
         from gevent import monkey
         from gevent import socket as gsocket
     except ImportError:
-        return None
-    if not monkey.is_module_patched("socket") or not isinstance(sock, gsocket.socket):
-        return None
-    return gsocket.socket(sock.family, sock.type, sock.proto, os.dup(sock.fileno()))
+        return False
+    return monkey.is_module_patched("socket") and isinstance(sock, gsocket.socket)

@@ -23,8 +23,10 @@ def _app(environ, start_response):
         body = json.dumps(gc.get_threshold()).encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
+    # ciba.socket_handover: the short way offers its own socket to a device that takes it
+    # over (server/web/ws_transport.py's HANDOVER); gunicorn's way offers none.
     seen = {k: (sorted(v) if k == "wsgi.version" else v) for k, v in environ.items()
-            if k not in OBJECTS and k != "REMOTE_PORT"}
+            if k not in OBJECTS and k not in ("REMOTE_PORT", "ciba.socket_handover")}
     seen["objects"] = sorted(k for k in OBJECTS if k in environ)
     short = isinstance(environ.get("wsgi.input"), io.BytesIO)
     if environ.get("HTTP_AUTHORIZATION") == "take-over":

@@ -14,6 +14,7 @@ import os
 import socket
 import struct
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -295,3 +296,67 @@ def test_a_half_sent_handshake_does_not_stop_other_devices(op, phone):
             data = b""
         assert b"101" not in data
     assert requests.get(op.url("/jwks"), timeout=10).status_code == 200
+
+
+def open_descriptors(op) -> int:
+    """Open descriptors of the process that holds the sockets: gunicorn's one worker, or
+    ``serve`` itself."""
+    pid = op.process.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return len(os.listdir(f"/proc/{children[0] if children else pid}/fd"))
+
+
+def test_the_server_closes_every_socket_its_devices_leave(op, phone):
+    """Under gunicorn the device short way hands its own socket to the detached WebSocket (no
+    duplicate): whichever way a device leaves (a close frame, a bare hang-up, a reset), the
+    server closes its socket, and none is left open behind it."""
+    phone.connect()
+    phone.close()
+    before = open_descriptors(op)
+    for _ in range(20):  # the socket just closed may take a moment to go (serve: its thread)
+        time.sleep(0.05)
+        before = min(before, open_descriptors(op))
+    held = [Phone(op.issuer), Phone(op.issuer)]
+    for other in held:
+        other.key, other.device_id, other.base = phone.key, phone.device_id, phone.base
+        assert other.connect()["type"] == "hello"
+    assert open_descriptors(op) >= before + 2
+    for other in held:
+        other.close()
+    for i in range(30):
+        assert phone.connect()["type"] == "hello"
+        if i % 3 == 0:
+            phone.close()  # a close frame
+        else:
+            raw = phone.ws.sock
+            if i % 3 == 1:  # a reset
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.close()
+            phone.ws = None
+        deadline = time.monotonic() + 15
+        while open_descriptors(op) > before + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the server notices the hang-up on its loop; then the slot is free
+    deadline = time.monotonic() + 15
+    while open_descriptors(op) > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert open_descriptors(op) <= before
+
+
+@pytest.mark.parametrize("text", ["", "a", "x" * 125, "x" * 126, "x" * 127, "é" * 63,
+                                  "€" * 42, "x" * 65535, "x" * 65536, "ü" * 40000])
+def test_a_text_frame_is_the_bytes_wsproto_writes_and_a_client_reads_it_whole(text):
+    """ws_transport writes text frames itself (RFC 6455 §5.2: the 7-, 16- and 64-bit lengths,
+    counted in UTF-8 bytes; §5.1: unmasked from a server): byte for byte wsproto's frame, and a
+    client connection reads back the one whole message."""
+    from wsproto.connection import Connection, ConnectionType as Kind
+    from wsproto.events import Message
+
+    from server.web.ws_transport import text_frame
+
+    frame = text_frame(text)
+    assert frame == bytes(Connection(Kind.SERVER).send(Message(data=text)))
+    client = Connection(Kind.CLIENT)
+    client.receive_data(frame)
+    events = list(client.events())
+    assert len(events) == 1 and isinstance(events[0], TextMessage)
+    assert events[0].data == text and events[0].message_finished
