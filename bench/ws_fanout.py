@@ -19,8 +19,8 @@ the provider needs about one descriptor per device, each client process one per 
 handed a fifth of the two cores by the scheduler's fairness to five busy processes (the phones of a
 real storm are not on the provider's cores); the client processes' CPU is printed per process.
 
-``--pin-cpus`` confines the provider's worker to the first CPU and the client processes to the
-others, as on a host whose phones are elsewhere: without it, the worker of a storm waits on the
+``--pin-cpus`` confines the provider worker's event loop to the first CPU and the client processes
+to the others, as on a host whose phones are elsewhere: without it, the worker of a storm waits on the
 run queue behind the clients a fifth of the time while the other core idles (the scheduler wakes
 it where it last ran). The time the worker spent runnable but waiting is printed either way
 (``/proc/<pid>/task/*/schedstat``).
@@ -232,7 +232,7 @@ def main() -> int:
                     help="run the client processes at nice N (the provider keeps its priority, "
                          "as on a host whose phones are elsewhere)")
     ap.add_argument("--pin-cpus", action="store_true",
-                    help="the provider's worker on CPU 0, the client processes on the others")
+                    help="the provider worker's loop on CPU 0, the client processes on the others")
     ap.add_argument("--client", help=argparse.SUPPRESS)
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -282,6 +282,7 @@ def main() -> int:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
                 if args.profile else None
             cpu0, sys0 = cpu_seconds(worker), cpu_seconds(worker, kernel_only=True)
+            loop0 = cpu_seconds(worker, thread=worker)
             client_cpu0 = [cpu_seconds(c.proc.pid) for c in clients]
             waited0 = run_queue_seconds(worker)
             t0 = time.perf_counter()
@@ -297,6 +298,7 @@ def main() -> int:
             failed = [f for c in clients for f in c.failed]
             connect_s = (max(ups) - t0) if ups else float("nan")
             cpu, kernel = cpu_seconds(worker) - cpu0, cpu_seconds(worker, kernel_only=True) - sys0
+            loop = cpu_seconds(worker, thread=worker) - loop0
             waited = run_queue_seconds(worker) - waited0
             each = [cpu_seconds(c.proc.pid) - c0 for c, c0 in zip(clients, client_cpu0)]
             client_cpu = sum(each)
@@ -306,7 +308,8 @@ def main() -> int:
             print(f"connected: {len(ups)}/{len(devices)} devices in {connect_s:.1f} s "
                   f"({len(ups) / connect_s:.0f}/s; provider CPU {cpu:.1f} s, "
                   f"{cpu / max(1, len(ups)) * 1000:.2f} ms per connect, {kernel:.1f} s of it in "
-                  f"the kernel, {waited:.1f} s runnable on the run queue; client processes' CPU "
+                  f"the kernel, {loop / max(1, len(ups)) * 1000:.2f} ms in the event loop's "
+                  f"thread, {waited:.1f} s runnable on the run queue; client processes' CPU "
                   f"{client_cpu:.1f} s ({', '.join(f'{e:.1f}' for e in each)}; "
                   f"{client_cpu / max(1, len(ups)) * 1000:.2f} ms per connect)"
                   f"{'; failures ' + str(sorted(set(failed))) if failed else ''})", flush=True)
@@ -427,13 +430,16 @@ def sample_latency(op, worker: int, clients: list[Client], per_user: dict[str, i
 
 
 def pin(worker: int, clients: list[Client]) -> None:
-    """The worker's threads on CPU 0, the client processes (and their threads) on the rest."""
+    """The worker's event loop (its main thread) on CPU 0, the client processes (and their
+    threads) on the rest. The worker's other threads (the checkpoint, the offload thread that
+    verifies signatures: server/offload.py) may run on any CPU."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         raise SystemExit("--pin-cpus needs at least two CPUs")
-    for pid, where in [(worker, cpus[:1])] + [(c.proc.pid, cpus[1:]) for c in clients]:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            os.sched_setaffinity(int(task.name), where)
+    os.sched_setaffinity(worker, cpus[:1])
+    for c in clients:
+        for task in Path(f"/proc/{c.proc.pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), cpus[1:])
 
 
 def run_queue_seconds(pid: int) -> float:
@@ -447,8 +453,10 @@ def run_queue_seconds(pid: int) -> float:
     return waited / 1e9
 
 
-def cpu_seconds(pid: int, kernel_only: bool = False) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, kernel_only: bool = False, thread: int | None = None) -> float:
+    """A process's CPU time (all its threads), or one thread's."""
+    path = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     ticks = int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 

@@ -72,9 +72,15 @@ class DeviceAccept:
     def __init__(self, worker: Any) -> None:
         self.worker = worker
         self.cfg = cfg = worker.cfg
-        self.scheme_headers: dict[str, str] = {k.upper(): v for k, v in
-                                               cfg.secure_scheme_headers.items()}
         self._trusted: dict[str, bool] = {}
+        self._keys: dict[bytes, str | None] = {}
+        # The environ key of each secure-scheme header, and the value that means https.
+        self._scheme_keys = {"HTTP_" + k.upper().replace("-", "_"): v
+                             for k, v in cfg.secure_scheme_headers.items()}
+        # gunicorn's limits (each a lookup through Config.__getattr__), as the worker started.
+        self._line_limit = cfg.limit_request_line
+        self._fields_limit = cfg.limit_request_fields
+        self._field_size_limit = cfg.limit_request_field_size
         self._errors = wsgi.WSGIErrorsWrapper(cfg)  # the error log's streams: one per worker
         self._base = {"wsgi.version": (1, 0), "wsgi.multithread": True,
                       "wsgi.multiprocess": cfg.workers > 1, "wsgi.run_once": False,
@@ -118,33 +124,30 @@ class DeviceAccept:
         if end < 0 or end + 4 != len(data):
             return None
         lines = data[:end].split(b"\r\n")
-        cfg = self.cfg
         parts = lines[0].split(b" ")
         if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1" \
                 or not _TARGET.fullmatch(parts[1]) \
-                or len(lines[0]) + 8 > cfg.limit_request_line > 0:  # a margin under the limit
+                or len(lines[0]) + 8 > self._line_limit > 0:  # a margin under the limit
             return None
         fields = lines[1:]
-        if len(fields) > cfg.limit_request_fields:
+        if len(fields) > self._fields_limit:
             return None
         env = dict(self._base)
         scheme = None
-        size_limit = cfg.limit_request_field_size
+        size_limit = self._field_size_limit
         for line in fields:
             name, sep, raw = line.partition(b":")
-            if not sep or not _NAME.fullmatch(name) or len(line) + 2 > size_limit > 0:
+            key = self._key(name)
+            if not sep or key is None or len(line) + 2 > size_limit > 0 or key in env:
                 return None
             value = raw.decode("latin-1").strip(" \t")
             if not (value.isascii() and value.isprintable()):
                 return None
-            upper = name.decode("ascii").upper()
-            key = "HTTP_" + upper.replace("-", "_")
-            if upper in _NOT_PLAIN or key in env:
-                return None
-            if upper in self.scheme_headers:
+            secure = self._scheme_keys.get(key)
+            if secure is not None:
                 if scheme is not None:  # two of them: gunicorn judges their agreement
                     return None
-                scheme = "https" if value == self.scheme_headers[upper] else "http"
+                scheme = "https" if value == secure else "http"
             env[key] = value
         target = parts[1].decode("ascii")
         _, _, query = target.partition("?")
@@ -154,6 +157,22 @@ class DeviceAccept:
                     "wsgi.url_scheme": scheme if scheme and self.peer_trusted(addr[0])
                     else "http"})
         return env, len(data)
+
+    def _key(self, name: bytes) -> str | None:
+        """The environ key of a header field name, None when the short way must not take the
+        request (not a token gunicorn maps alike, or a field gunicorn treats specially);
+        remembered per name (a storm repeats the same six)."""
+        key = self._keys.get(name, False)
+        if key is False:
+            key = None
+            if _NAME.fullmatch(name):
+                upper = name.decode("ascii").upper()
+                if upper not in _NOT_PLAIN:
+                    key = "HTTP_" + upper.replace("-", "_")
+            if len(self._keys) > 256:
+                self._keys.clear()
+            self._keys[name] = key
+        return key
 
     # -- serving it ----------------------------------------------------------------------------
     def serve(self, listener: socket.socket, client: socket.socket, addr: Any) -> bool:
