@@ -133,8 +133,13 @@ SWEEP_EVERY = 2.0
 def sweep_expired_once_per(provider: "ProviderCore", every: float = SWEEP_EVERY) -> int:
     """``sweep_expired`` by one process per time slot of ``every`` seconds, however many run
     a loop that calls this (each outbox loop, each device housekeeper): a single-use lease key
-    in storage per slot, so devices and clients hear of each expiry once."""
+    in storage per slot, so devices and clients hear of each expiry once. The lease is taken
+    only when a read finds work: idle processes write nothing (a pending poll's promise to
+    write nothing would otherwise be broken every ``every`` seconds by the lease)."""
     now = provider.clock.now()
+    with provider.db.session() as s:
+        if not ciba_requests.any_expired_pending(s, now):
+            return 0
     slot = int(now // every)
     if not replay.use_once_now(provider.db, f"lease:sweep_expired:{slot}", now + 60 * every,
                                now):

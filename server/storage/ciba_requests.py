@@ -264,6 +264,13 @@ def exchange(db: Database, request_id: str,
     return bool(_units(db).run(unit))
 
 
+def any_expired_pending(s: Session, now: float) -> bool:
+    """Whether a sweep has work: a read by ``ix_ciba_requests_status_expires``, so the sweep
+    loops of idle processes neither write nor scan the table."""
+    return s.scalar(select(CibaRequest.id).where(
+        CibaRequest.status == "pending", CibaRequest.expires_at <= now).limit(1)) is not None
+
+
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:
     return list(s.scalars(select(CibaRequest).where(
         CibaRequest.status == "pending", CibaRequest.expires_at <= now).limit(limit)))

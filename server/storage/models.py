@@ -117,8 +117,11 @@ class CibaRequest(Base):
     approval_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     auth_time: Mapped[float | None] = mapped_column(Float, nullable=True)
 
+    # The expiry sweep's search (every SWEEP_EVERY seconds per process) is by (status,
+    # expires_at): without it, a scan of every request ever made (migration 0009).
     __table_args__ = (Index("ix_ciba_requests_user_status", "user_id", "status"),
-                      Index("ix_ciba_requests_client_status", "client_id", "status"))
+                      Index("ix_ciba_requests_client_status", "client_id", "status"),
+                      Index("ix_ciba_requests_status_expires", "status", "expires_at"))
 
 
 class Token(Base):

@@ -15,12 +15,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from server import create_app
 from server.config import Settings
 from server.storage import migrate, users
-from server.storage.models import Base
+from server.storage.models import Base, CibaRequest
 
 from .ciba_helpers import CIBA, assert_error
 from .test_password_hashing import old_scrypt_hash, sign_in
@@ -51,29 +51,39 @@ def test_the_revisions_build_the_schema_of_models_py(empty_url):
     assert diff == [], f"models.py and the migrations differ; add a revision: {diff}"
 
 
-def test_a_login_hint_is_found_by_index_searches_not_a_scan(empty_url):
+def test_hot_searches_use_their_indexes_not_a_scan(empty_url):
     """compare_metadata skips expression indexes, so this checks ix_users_email_lower in a new
-    database (made from models.py) here, and in an upgraded one (0008) in the upgrade tests."""
+    database (made from models.py) here, and in an upgraded one (0008, 0009) in the upgrade
+    tests; and the expiry sweep's search by ix_ciba_requests_status_expires."""
     engine = create_engine(empty_url)
     migrate.upgrade(engine)
-    _assert_login_hint_searches_indexes(engine)
+    _assert_hot_searches_use_indexes(engine)
     engine.dispose()
 
 
-def _assert_login_hint_searches_indexes(engine) -> None:
+def _assert_hot_searches_use_indexes(engine) -> None:
     """The lookup of a login_hint (username, or email case-insensitively) searches two indexes
-    instead of reading every user."""
-    statement = users.BY_HINT.params(users.hint_params("Alice@Example.org"))
+    instead of reading every user; the expiry sweep, run every two seconds by each process,
+    searches the pending requests by expiry instead of reading every request ever made."""
+    _assert_searches(engine, users.BY_HINT.params(users.hint_params("Alice@Example.org")),
+                     "users", "ix_users_email_lower")
+    sweep = (select(CibaRequest.id).where(CibaRequest.status == "pending",
+                                         CibaRequest.expires_at <= 1e9).limit(1))
+    _assert_searches(engine, sweep, "ciba_requests", "ix_ciba_requests_status_expires")
+
+
+def _assert_searches(engine, statement, table: str, index: str) -> None:
     sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             plan = [row[-1] for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql))]
-            assert any("USING INDEX ix_users_email_lower" in step for step in plan), plan
-            assert not any(step.startswith("SCAN users") for step in plan), plan
+            assert any(f"USING INDEX {index}" in step or f"USING COVERING INDEX {index}" in step
+                       for step in plan), plan
+            assert not any(step.startswith(f"SCAN {table}") for step in plan), plan
         else:  # a small table: tell the planner what a big one would make it do
             conn.execute(text("SET LOCAL enable_seqscan = off"))
             plan = "\n".join(row[0] for row in conn.execute(text("EXPLAIN " + sql)))
-            assert "ix_users_email_lower" in plan and "Seq Scan" not in plan, plan
+            assert index in plan and "Seq Scan" not in plan, plan
 
 
 def test_a_fresh_database_is_created_and_stamped_at_head(empty_url):
@@ -115,7 +125,7 @@ def _works_after_upgrade(app) -> None:
         assert conn.execute(text("SELECT password_hash FROM users")).scalar_one() \
             .startswith("$argon2id$")
         assert _directory_version(conn) >= 1
-    _assert_login_hint_searches_indexes(engine)
+    _assert_hot_searches_use_indexes(engine)
 
 
 def test_the_previous_release_sqlite_instance_upgrades(tmp_path):

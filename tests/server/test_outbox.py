@@ -9,6 +9,9 @@ test_outbox_processes.py.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from server.oauth import outbox as outbox_module
@@ -174,6 +177,26 @@ def test_push_denial_and_expiry_are_delivered_through_the_outbox(
     assert outbox.step() == 2
     bodies = {r["body"]["auth_req_id"]: r["body"]["error"] for r in callback.wait_for(2)}
     assert bodies == {denied: "access_denied", expired: "expired_token"}
+
+
+def test_the_expiry_sweep_writes_only_when_a_request_has_expired(http, provider, clock, alice,
+                                                                 kiosk, outbox, settings):
+    """Each serving process sweeps every two seconds; an idle one must not write (a pending
+    poll's promise to write nothing, and SQLite's one writer), and an expiry is swept once."""
+    from server.oauth.decisions import SWEEP_EVERY, sweep_expired_once_per
+
+    auth_req_id(http, kiosk, requested_expiry="60")
+    watcher = sqlite3.connect(Path(settings.instance_path) / "provider.db")
+    before = watcher.execute("PRAGMA data_version").fetchone()[0]
+    for _ in range(5):  # five slots with nothing expired
+        assert sweep_expired_once_per(provider) == 0
+        clock.advance(SWEEP_EVERY)
+    assert watcher.execute("PRAGMA data_version").fetchone()[0] == before, "an idle sweep wrote"
+    clock.advance(60)
+    assert sweep_expired_once_per(provider) == 1
+    assert sweep_expired_once_per(provider) == 0  # the same slot, and nothing left
+    assert watcher.execute("PRAGMA data_version").fetchone()[0] != before  # it sees writes
+    watcher.close()
 
 
 def test_a_client_cancelling_its_own_request_is_not_notified(http, provider, alice, make_client,
