@@ -48,7 +48,7 @@ def decide(provider: "ProviderCore", request_id: str, approve: bool, decided_by:
     if req is None:
         return Outcome.NOT_FOUND
     if not done:
-        return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
+        return _refused(req.status)
     provider.notifier.request_resolved(req.user_id, req.device_request_id, status)
     provider.after_decision(req)
     return Outcome(status)
@@ -72,10 +72,16 @@ def cancel(provider: "ProviderCore", request_id: str, cancelled_by: str,
     if req is None:
         return Outcome.NOT_FOUND
     if not done:
-        return Outcome.ALREADY_DECIDED if req.status != "pending" else Outcome.EXPIRED
+        return _refused(req.status)
     provider.notifier.request_resolved(req.user_id, req.device_request_id, "cancelled")
     provider.after_decision(req)
     return Outcome.CANCELLED
+
+
+def _refused(status: str) -> Outcome:
+    """Why a request could not be decided or cancelled: past its expiry, whether or not the
+    sweep has marked it yet (status "expired", or still "pending"), or decided before."""
+    return Outcome.EXPIRED if status in ("pending", "expired") else Outcome.ALREADY_DECIDED
 
 
 def _recorded(provider: "ProviderCore",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.oauth.decisions import Outcome, cancel, decide
+from server.oauth.decisions import Outcome, cancel, decide, sweep_expired
 from server.oauth import request_ids
 from server.storage import ciba_requests
 
@@ -59,10 +59,16 @@ def test_a_decision_after_cancel_is_refused_and_cancel_after_a_decision_too(http
     assert cancel(provider, "no-such-request", "client") is Outcome.NOT_FOUND
 
 
-def test_an_expired_request_cannot_be_cancelled(http, provider, alice, kiosk, clock):
+@pytest.mark.parametrize("swept", [False, True], ids=["not-swept", "swept"])
+def test_an_expired_request_cannot_be_cancelled_nor_decided(http, provider, alice, kiosk, clock,
+                                                            swept):
+    """Expired, whether the sweep has marked it yet or not (a process sweeps every 2 s)."""
     req = auth_req_id(http, kiosk)
     clock.advance(provider.settings.ciba_lifetime + 1)
+    if swept:
+        assert sweep_expired(provider) == 1
     assert cancel(provider, row_id(provider, req), "client") is Outcome.EXPIRED
+    assert decide(provider, row_id(provider, req), True, "test") is Outcome.EXPIRED
 
 
 @pytest.mark.parametrize("cancelled_by, told", [("operator:olga", True), ("client", False)])

@@ -105,9 +105,14 @@ def test_second_decision_conflicts(hook_http, hook_kiosk):
     assert poll(hook_http, hook_kiosk, req).status_code == 200
 
 
-def test_expired(hook_http, hook_kiosk, clock):
+@pytest.mark.parametrize("swept", [False, True], ids=["not-swept", "swept"])
+def test_expired(hook_http, hook_kiosk, hook_provider, clock, swept):
+    from server.oauth.decisions import sweep_expired
+
     req = auth_req_id(hook_http, hook_kiosk)
     clock.advance(301)
+    if swept:  # marked expired by a process's sweep: still 410, not 409
+        assert sweep_expired(hook_provider) == 1
     assert approve(hook_http, req).status_code == 410
     assert_error(poll(hook_http, hook_kiosk, req), 400, "expired_token")
 

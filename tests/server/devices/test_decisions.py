@@ -41,9 +41,12 @@ def test_decided_once_only(phone, request_id, decide):
                             "error_description": "the request was decided before"}
 
 
-def test_after_expiry(phone, request_id, decide, clock, token):
+@pytest.mark.parametrize("swept", [False, True], ids=["not-swept", "swept"])
+def test_after_expiry(phone, request_id, decide, clock, token, sweep, swept):
     rid, auth_req_id = request_id
     clock.advance(301)
+    if swept:  # marked expired by a process's sweep: still "expired", not already decided
+        assert sweep() == 1
     r = decide(phone, rid)
     assert (r.status_code, r.get_json()["error"]) == (410, "expired")
     assert token(auth_req_id).get_json()["error"] == "expired_token"
