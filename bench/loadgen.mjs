@@ -4,7 +4,12 @@
 //
 // autocannon comes from the peer's node_modules (PEER_DIR, after `npm install` there).
 // spec.mode "cannon": autocannon on one URL; `bodies` rotate over the requests (pending
-//   auth_req_ids for token polls); every response is classified by status and OAuth error.
+//   auth_req_ids for token polls); every response is classified by status and OAuth error;
+// spec.mode "cannon" with `rate`: the same requests at `rate` per second in all, evenly spaced
+//   (not autocannon's overallRate, which lets each connection send its share of a second in
+//   a burst at the start of the second), over at most `connections` keep-alive sockets; each
+//   latency is counted from the request's scheduled time, so a request that waited for a free
+//   socket counts its wait (no coordinated omission).
 // spec.mode "flows": `loops` concurrent loops of bc-authorize -> approve -> token (fetch with
 //   keep-alive); a flow counts when the token response is 200 with an access_token.
 import http from 'node:http';
@@ -52,6 +57,54 @@ async function cannon() {
     p50_ms: result.latency.p50, p99_ms: result.latency.p99,
     errors: result.errors, timeouts: result.timeouts, counts,
   };
+}
+
+function percentile(sorted, p) {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p / 100 * sorted.length))] : null;
+}
+
+async function paced() {
+  const counts = {};
+  const latencies = [];
+  const bodies = spec.bodies || [spec.body];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
+  const total = Math.round(spec.rate * spec.duration);
+  const interval = 1000 / spec.rate;
+  const start = performance.now();
+  await new Promise((finish) => {
+    let sent = 0;
+    let done = 0;
+    const end = () => { if (++done === total) finish(); };
+    function fire(i) {
+      const scheduled = start + i * interval;
+      const body = bodies[i % bodies.length];
+      const req = http.request(spec.url, { method: 'POST', agent,
+        headers: { ...spec.headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => { text += chunk; });
+        res.on('end', () => {
+          classify(counts, res.statusCode, text);
+          latencies.push(performance.now() - scheduled);
+          end();
+        });
+      });
+      req.on('error', () => { counts.error = (counts.error || 0) + 1; end(); });
+      req.end(body);
+    }
+    function tick() {
+      while (sent < total && start + sent * interval <= performance.now()) fire(sent++);
+      if (sent < total) setTimeout(tick, Math.max(0, start + sent * interval - performance.now()));
+    }
+    tick();
+  });
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const answered = Object.entries(counts)
+    .filter(([k]) => spec.answered.includes(k))
+    .reduce((n, [, v]) => n + v, 0);
+  return { answered_per_s: answered / spec.duration, total, p50_ms: percentile(latencies, 50),
+    p99_ms: percentile(latencies, 99), counts };
 }
 
 async function flows() {
@@ -102,9 +155,9 @@ async function flows() {
   await Promise.all(Array.from({ length: spec.loops }, loop));
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p / 100 * latencies.length))] : null;
-  return { answered_per_s: done / seconds, total: done, p50_ms: pct(50), p99_ms: pct(99), counts };
+  return { answered_per_s: done / seconds, total: done, p50_ms: percentile(latencies, 50),
+    p99_ms: percentile(latencies, 99), counts };
 }
 
-const out = spec.mode === 'flows' ? await flows() : await cannon();
+const out = spec.mode === 'flows' ? await flows() : spec.rate ? await paced() : await cannon();
 process.stdout.write(JSON.stringify(out) + '\n');

@@ -2,12 +2,15 @@
 this provider, driven by one load generator (autocannon, from the peer's npm install), in
 alternating rounds; prints each metric for every target, the ratios, and the goals of issue 9.
 
-    python bench/side_by_side.py                      # everything, about 10 minutes
+    python bench/side_by_side.py                      # everything, about 14 minutes
     python bench/side_by_side.py --rounds 1 --duration 5 --targets peer,floor,ours-sqlite
 
 Metrics: bc-authorize req/s, p50, p99; token requests on pending requests (authorization_pending
 and slow_down both count as answered); full flows/s (bc-authorize -> approval -> token, in
 ``--loops`` concurrent loops); RSS of each server after its runs; CPU seconds of each process.
+``bc-rate`` and ``poll-rate``: the same requests offered at ``--rate`` per second in all (the same
+load for every target), for the p99 at the same load; the closed-loop metrics measure each
+target at its own maximum, where the latency is the connections over its throughput.
 The peer is copied from ``--peer-dir`` (CIBA_BENCH_PEER_DIR; default
 ../shared/peers/node-oidc-provider beside the checkout) to ``--cache-dir`` and npm-installed
 there. See docs/performance.md.
@@ -32,8 +35,9 @@ ALL_TARGETS = ["peer", "floor", "ours-sqlite", "ours-pg", "ours-sqlite-w2", "our
 #: ``ours-sqlite-run-gunicorn`` (and ``-w3``): ``ciba-provider run --server gunicorn``.
 VARIANTS = {"flask": {"CIBA_FAST_LANE": "false"},
             "inline": {"CIBA_SQLITE_CHECKPOINT_THREAD": "false"}}
-METRICS = ["bc", "poll", "flows"]
+METRICS = ["bc", "poll", "flows", "bc-rate", "poll-rate"]
 ANSWERED = {"bc": ["200"], "poll": ["400:authorization_pending", "400:slow_down"]}
+ANSWERED.update({m + "-rate": v for m, v in ANSWERED.items()})
 
 
 def default_peer_dir() -> Path:
@@ -58,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=8, help="seconds per run")
     ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--rate", type=int, default=1500,
+                    help="requests per second offered in all, for bc-rate and poll-rate")
     ap.add_argument("--loops", type=int, default=20, help="concurrent full-flow loops")
     ap.add_argument("--pending", type=int, default=200, help="pending requests polled")
     ap.add_argument("--postgres-url", default=os.environ.get(
@@ -101,9 +107,10 @@ def start(name: str, args, peer: Path, work: Path) -> t.Target:
 def run_metric(target: t.Target, metric: str, args, peer: Path, duration: int) -> dict | None:
     headers = {"authorization": t.basic_auth(),
                "content-type": "application/x-www-form-urlencoded"}
-    if metric == "bc":
+    base = metric.removesuffix("-rate")
+    if base == "bc":
         spec = {"mode": "cannon", "url": target.bc_url, "headers": headers, "body": t.BC_BODY}
-    elif metric == "poll":
+    elif base == "poll":
         ids = ["x"] if target.name == "floor" else target.pending_ids(args.pending)
         spec = {"mode": "cannon", "url": target.token_url, "headers": headers,
                 "bodies": [f"grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&auth_req_id={i}"
@@ -114,6 +121,8 @@ def run_metric(target: t.Target, metric: str, args, peer: Path, duration: int) -
         spec = {"mode": "flows", "bc_url": target.bc_url, "token_url": target.token_url,
                 "authorization": t.basic_auth(), "bc_body": t.BC_BODY,
                 "approve": target.approve, "loops": args.loops}
+    if base != metric:
+        spec["rate"] = args.rate  # autocannon's overallRate
     spec.update(duration=duration, connections=args.connections,
                 answered=ANSWERED.get(metric, []) + (["200"] if target.name == "floor" else []))
     pids = target.pids()
