@@ -31,6 +31,8 @@ class Settings:
     ciba_lifetime: int = 300
     # Upper bound for requested_expiry in seconds.
     max_requested_expiry: int = 1800
+    # Days a CIBA request is kept after its expiry, then deleted (0: kept forever); keep it above the refresh token lifetime (a replayed auth_req_id revokes its tokens while the row exists).
+    request_retention_days: int = 30
     # Minimum seconds between token polls (CIBA §7.3 "interval") unless the client sets its own.
     polling_interval: int = 5
     # Seconds added to a request's interval each time the client polls too fast (CIBA §11 slow_down).

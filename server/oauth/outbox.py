@@ -33,7 +33,7 @@ import requests
 
 from .. import metrics
 from ..storage import outbox as outbox_repo
-from . import decisions, delivery, netguard
+from . import decisions, delivery, netguard, retention
 
 if TYPE_CHECKING:
     from .context import OAuthProvider
@@ -68,6 +68,7 @@ class Outbox:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._swept_at = 0.0  # time.monotonic() of this loop's last sweep of expired requests
+        self._purged_at = 0.0  # ... and of its last purge of old requests (retention.py)
 
     # -- the decision listener ------------------------------------------------------------------
     def __call__(self, req: "CibaRequest") -> None:
@@ -124,7 +125,8 @@ class Outbox:
                         return
 
     def _sweep(self) -> None:
-        """Expired requests marked and announced (their notifications queued for this loop)."""
+        """Expired requests marked and announced (their notifications queued for this loop);
+        now and then, requests past the retention deleted."""
         if time.monotonic() - self._swept_at < decisions.SWEEP_EVERY:
             return
         self._swept_at = time.monotonic()
@@ -132,6 +134,12 @@ class Outbox:
             decisions.sweep_expired_once_per(self.p)
         except Exception:
             log.exception("sweeping expired requests failed")
+        if time.monotonic() - self._purged_at >= retention.PURGE_EVERY:
+            self._purged_at = time.monotonic()
+            try:
+                retention.purge_some(self.p)
+            except Exception:
+                log.exception("purging old requests failed")
 
     def _pending(self) -> bool:
         with self.p.db.session() as s:

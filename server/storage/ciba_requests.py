@@ -6,7 +6,7 @@ import secrets
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from sqlalchemy import bindparam, func, insert as sql_insert, select, update
+from sqlalchemy import bindparam, delete, func, insert as sql_insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -269,6 +269,23 @@ def any_expired_pending(s: Session, now: float) -> bool:
     loops of idle processes neither write nor scan the table."""
     return s.scalar(select(CibaRequest.id).where(
         CibaRequest.status == "pending", CibaRequest.expires_at <= now).limit(1)) is not None
+
+
+#: Every status a request can have: a search over all of them by expiry uses
+#: ix_ciba_requests_status_expires (one range per status) instead of reading the table.
+STATUSES = ("pending", "approved", "denied", "exchanged", "expired", "cancelled")
+
+
+def ended_before(s: Session, before: float, limit: int) -> list[str]:
+    """Up to ``limit`` ids of requests whose expiry is before ``before`` (the retention purge)."""
+    return list(s.scalars(select(CibaRequest.id).where(
+        CibaRequest.status.in_(STATUSES), CibaRequest.expires_at < before).limit(limit)))
+
+
+def delete_ids(s: Session, request_ids: list[str]) -> None:
+    """Delete these requests; their outbox rows go with them (ON DELETE CASCADE)."""
+    if request_ids:
+        s.execute(delete(CibaRequest).where(CibaRequest.id.in_(request_ids)))
 
 
 def expired_pending(s: Session, now: float, limit: int = 500) -> list[CibaRequest]:

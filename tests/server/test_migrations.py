@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, inspect, select, text
 
 from server import create_app
 from server.config import Settings
-from server.storage import migrate, users
+from server.storage import ciba_requests, migrate, users
 from server.storage.models import Base, CibaRequest
 
 from .ciba_helpers import CIBA, assert_error
@@ -64,12 +64,16 @@ def test_hot_searches_use_their_indexes_not_a_scan(empty_url):
 def _assert_hot_searches_use_indexes(engine) -> None:
     """The lookup of a login_hint (username, or email case-insensitively) searches two indexes
     instead of reading every user; the expiry sweep, run every two seconds by each process,
-    searches the pending requests by expiry instead of reading every request ever made."""
+    searches the pending requests by expiry instead of reading every request ever made, and so
+    does the retention purge."""
     _assert_searches(engine, users.BY_HINT.params(users.hint_params("Alice@Example.org")),
                      "users", "ix_users_email_lower")
     sweep = (select(CibaRequest.id).where(CibaRequest.status == "pending",
                                          CibaRequest.expires_at <= 1e9).limit(1))
     _assert_searches(engine, sweep, "ciba_requests", "ix_ciba_requests_status_expires")
+    purge = (select(CibaRequest.id).where(CibaRequest.status.in_(ciba_requests.STATUSES),
+                                          CibaRequest.expires_at < 1e9).limit(500))
+    _assert_searches(engine, purge, "ciba_requests", "ix_ciba_requests_status_expires")
 
 
 def _assert_searches(engine, statement, table: str, index: str) -> None:

@@ -263,3 +263,28 @@ def test_concurrent_requests_share_the_pool_without_opening_more(pg_schema_url, 
     database.dispose()
     assert not errors
     assert 0 < len(opened) <= db_module.POOL_SIZE
+
+
+def test_old_requests_are_purged_with_their_outbox_rows(setup, clock):
+    """The retention purge (server/oauth/retention.py) on each database: ON DELETE CASCADE takes
+    the request's notification with it."""
+    from server.oauth import retention
+    from server.storage.models import CibaRequest, NotificationOutbox
+    from tests.conftest import ClientCreds
+
+    http, provider, kiosk = setup
+    provider.outbox.stop()
+    metadata, secret = add_client(provider, ClientSpec(
+        client_id="teller", delivery_mode="ping", notification_endpoint="http://127.0.0.1:9/cb"))
+    teller = ClientCreds("teller", secret, metadata)
+    pinged = auth_req_id(http, teller, client_notification_token="ping-token-123")
+    decide_request(provider, pinged)
+    polled = auth_req_id(http, kiosk)
+    clock.advance(31 * 86400)
+    kept = auth_req_id(http, kiosk)
+    assert retention.purge_some(provider) == 2
+    with provider.db.session() as s:
+        assert s.query(NotificationOutbox).count() == 0
+        assert s.query(CibaRequest).count() == 1
+    assert_error(poll(http, kiosk, polled), 400, "invalid_grant")
+    assert_error(poll(http, kiosk, kept), 400, "authorization_pending")
