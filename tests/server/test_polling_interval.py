@@ -1,12 +1,15 @@
 """The polling interval rule without database writes (server/oauth/polling.py): CIBA §7.3
 interval, §11 slow_down, and RFC 8628 §3.5's +5 s that sticks; in one process's memory, and in
-Redis for several processes (or this process's memory while Redis is down)."""
+Redis for several processes (or this process's memory while Redis is down); a poll that is
+surely too fast is answered without waiting for Redis, and recorded there soon after."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
+import redis
 
 from server.oauth.polling import MemoryPolls, RedisPolls
 
@@ -50,3 +53,47 @@ def test_redis_down_falls_back_to_this_process(caplog):
     polls = RedisPolls("redis://127.0.0.1:1/0", "test")  # nothing listens on port 1
     assert script(polls, "r1") == EXPECTED
     assert "Redis unreachable" in caplog.text
+
+
+def wait_for(check, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_surely_too_fast_poll_is_recorded_in_redis_soon_after(redis_url):
+    first, second = RedisPolls(redis_url, "test"), RedisPolls(redis_url, "test")
+    rid = uuid.uuid4().hex
+    assert first.poll(rid, 100.0, 5, 5, 1000.0) == (False, 5)
+    assert first.poll(rid, 101.0, 5, 5, 1000.0) == (True, 10)  # answered from memory
+    assert first.poll(rid, 103.0, 5, 5, 1000.0) == (True, 15)
+    assert first.poll(rid, 102.0, 5, 5, 1000.0) == (True, 20)  # (threads: out of order)
+    key = first._prefix + rid
+    client = redis.Redis.from_url(redis_url)
+    assert wait_for(lambda: client.hget(key, "interval") == b"20")  # each +5 s, in Redis
+    assert float(client.hget(key, "last")) == 103.0
+    assert second.poll(rid, 110.0, 5, 5, 1000.0) == (True, 25)  # another process sees them
+    assert first.poll(rid, 124.0, 5, 5, 1000.0) == (True, 30)  # and this one sees that
+
+
+def test_a_surely_too_fast_poll_needs_no_redis_round_trip(own_redis, caplog):
+    url, server = own_redis
+    polls = RedisPolls(url, "test")
+    assert polls.poll("r1", 100.0, 5, 5, 1000.0) == (False, 5)
+    server.terminate()
+    server.wait(10)
+    assert polls.poll("r1", 101.0, 5, 5, 1000.0) == (True, 10)  # Redis gone: still answered
+    assert polls.poll("r1", 120.0, 5, 5, 1000.0) == (False, 5)  # asks Redis: falls back
+    assert "Redis unreachable" in caplog.text
+
+
+def test_a_late_record_never_moves_the_last_poll_back(redis_url):
+    polls = RedisPolls(redis_url, "test")
+    rid = uuid.uuid4().hex
+    polls.poll(rid, 200.0, 5, 5, 1000.0)
+    other = RedisPolls(redis_url, "test")
+    other._script(**other._record(rid, 150.0, 5, 5, 1000.0))  # a poll recorded late
+    assert float(redis.Redis.from_url(redis_url).hget(polls._prefix + rid, "last")) == 200.0
