@@ -114,7 +114,9 @@ class RedisPolls:
     slow_down at once; its record (the same +5 s) waits, merged with the request's other such
     polls, for a background loop that sends all waiting records in one pipeline every
     ``GATHER`` seconds at most. Any other poll asks Redis after sending the waiting records
-    first, in the same pipeline: Redis sees this process's polls in order."""
+    first, in the same pipeline: Redis sees this process's polls in order. Other processes see
+    a waiting record a few milliseconds late: only a poll there within those milliseconds of
+    its interval's end can pass where it would have been told slow_down."""
 
     #: Seconds the background loop gathers records before sending them.
     GATHER = 0.005
