@@ -19,6 +19,7 @@ from .admin_clients import endpoint_warnings
 from .admin_users import set_admin, set_notification_mode
 from .config import Settings
 from .logs import configure as configure_logs
+from .notify import bus
 from .notify.modes import AUTO, MODES
 from .oauth.clients import AUTH_METHODS, CIBA_GRANT_TYPE, DELIVERY_MODES, GRANT_TYPES
 from .oauth.request_object import REQUEST_OBJECT_ALGS
@@ -356,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        bus.flush_all()  # events a command published (a revocation) reach the servers first
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@ process listens to:
 - ``InProcessBus`` (default): delivers to the handlers of this process, at once, in the caller.
   Right for one process (``ciba-provider serve``, one gunicorn worker).
 - ``RedisBus`` (``CIBA_REDIS_URL`` set): Redis pub/sub on one channel per issuer; each process
-  listens from one background thread (a greenlet under gevent) started by ``start()``. If Redis
-  cannot be reached, a publish is delivered locally and logged, so this process's sockets still
-  hear it. The ``redis`` package is needed only then (``pip install ciba-stack[redis]``).
+  listens from one background thread (a greenlet under gevent) started by ``start()``. A publish
+  does not wait for Redis: it queues the message, and a background loop sends every queued
+  message, in order, in one pipeline (a round trip per bc-authorize was the larger part of what
+  Redis cost a granian process, docs/performance.md round 10). If Redis cannot be reached, the
+  messages are delivered locally and logged, so this process's sockets still hear them. The
+  ``redis`` package is needed only then (``pip install ciba-stack[redis]``).
 
 Messages are small JSON objects: ``{"kind": "send", "user_id", "message"}`` and
 ``{"kind": "drop", "device_ids"}``. They never carry tokens or secrets.
@@ -17,11 +20,15 @@ Messages are small JSON objects: ``{"kind": "send", "user_id", "message"}`` and
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
+import weakref
+from collections import deque
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -73,14 +80,42 @@ class RedisBus(InProcessBus):
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._ready = threading.Event()
+        self._queue: deque[tuple[dict, str]] = deque()  # (message, its JSON), not sent yet
+        self._wake = threading.Event()
+        self._send_lock = threading.Lock()
+        self._sender_pid = 0
 
     def publish(self, message: dict) -> None:
-        try:
-            self._redis.publish(self.channel, json.dumps(message, separators=(",", ":")))
-        except Exception as exc:
-            log.error("Redis publish failed (%s); delivering the %s event in this process only",
-                      type(exc).__name__, message.get("kind"))
-            self._deliver(message)
+        self._queue.append((message, json.dumps(message, separators=(",", ":"))))
+        if self._sender_pid != os.getpid():  # first use, or a forked child
+            self._sender_pid = os.getpid()
+            threading.Thread(target=self._send_queued, name="ciba-bus-send", daemon=True).start()
+            _publishers.add(self)
+        self._wake.set()
+
+    def _send_queued(self) -> None:
+        """The background loop: queued messages to Redis, in order, one pipeline per round."""
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            self._send_all()
+
+    def _send_all(self) -> None:
+        """Every queued message sent (or delivered here); returns only once a send that
+        another thread began has ended too, so that a process may end right after."""
+        with self._send_lock:  # held across Redis I/O: gevent's lock under gevent
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), 500))]
+                try:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for _message, data in batch:
+                        pipe.publish(self.channel, data)
+                    pipe.execute()
+                except Exception as exc:
+                    log.error("Redis publish failed (%s); delivering %d events in this "
+                              "process only", type(exc).__name__, len(batch))
+                    for message, _data in batch:
+                        self._deliver(message)
 
     def start(self, wait: float = 5.0) -> None:
         """Start listening (once per process, after any fork); waits until subscribed."""
@@ -91,7 +126,10 @@ class RedisBus(InProcessBus):
         self._ready.wait(wait)
 
     def close(self) -> None:
+        """Stop listening and sending; what is still queued is sent now."""
         self._stop.set()
+        self._wake.set()
+        self._send_all()
 
     def _listen(self) -> None:
         delay = 0.5
@@ -120,6 +158,20 @@ class RedisBus(InProcessBus):
                     pubsub.close()
                 except Exception:
                     pass
+
+
+#: The buses of this process that have published: ``flush_all`` sends what they still queue.
+_publishers: "weakref.WeakSet[RedisBus]" = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Send every message still queued in this process, now: a short-lived process that
+    published (the CLI revoking a device) calls this before it ends, and so does exit."""
+    for bus in list(_publishers):
+        bus._send_all()
+
+
+atexit.register(flush_all)
 
 
 def make_bus(redis_url: str, namespace: str) -> InProcessBus:

@@ -5,13 +5,12 @@ surely too fast is answered without waiting for Redis, and recorded there soon a
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
-import redis
 
 from server.oauth.polling import MemoryPolls, RedisPolls
+from tests.support.waiting import eventually
 
 
 def script(tracker, request_id: str) -> list[tuple[bool, int]]:
@@ -55,13 +54,6 @@ def test_redis_down_falls_back_to_this_process(caplog):
     assert "Redis unreachable" in caplog.text
 
 
-def wait_for(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_a_surely_too_fast_poll_is_recorded_in_redis_soon_after(redis_url):
@@ -72,8 +64,10 @@ def test_a_surely_too_fast_poll_is_recorded_in_redis_soon_after(redis_url):
     assert first.poll(rid, 103.0, 5, 5, 1000.0) == (True, 15)
     assert first.poll(rid, 102.0, 5, 5, 1000.0) == (True, 20)  # (threads: out of order)
     key = first._prefix + rid
+    import redis
+
     client = redis.Redis.from_url(redis_url)
-    assert wait_for(lambda: client.hget(key, "interval") == b"20")  # each +5 s, in Redis
+    assert eventually(lambda: client.hget(key, "interval") == b"20")  # each +5 s, in Redis
     assert float(client.hget(key, "last")) == 103.0
     assert second.poll(rid, 110.0, 5, 5, 1000.0) == (True, 25)  # another process sees them
     assert first.poll(rid, 124.0, 5, 5, 1000.0) == (True, 30)  # and this one sees that
@@ -96,4 +90,6 @@ def test_a_late_record_never_moves_the_last_poll_back(redis_url):
     polls.poll(rid, 200.0, 5, 5, 1000.0)
     other = RedisPolls(redis_url, "test")
     other._script(**other._record(rid, 150.0, 5, 5, 1000.0))  # a poll recorded late
+    import redis
+
     assert float(redis.Redis.from_url(redis_url).hget(polls._prefix + rid, "last")) == 200.0

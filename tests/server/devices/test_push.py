@@ -4,12 +4,14 @@ process with stand-in sockets; the real WebSocket is tested in test_end_to_end.p
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
 from server.notify.bus import InProcessBus
 from server.notify.hub import Hub
 from server.notify.websocket import DeviceSocket
+from tests.support.waiting import eventually
 
 
 class FakeWs:
@@ -132,3 +134,32 @@ def test_in_process_bus_isolates_failing_handlers():
     bus.subscribe(seen.append)
     bus.publish({"kind": "send"})
     assert seen == [{"kind": "send"}]
+
+
+def test_redis_bus_carries_messages_in_order_between_processes(redis_url):
+    from server.notify.bus import RedisBus
+
+    namespace = uuid.uuid4().hex
+    sender, listener, heard = RedisBus(redis_url, namespace), RedisBus(redis_url, namespace), []
+    listener.subscribe(heard.append)
+    listener.start()
+    try:
+        for i in range(50):
+            sender.publish({"kind": "send", "user_id": "u", "message": {"n": i}})
+        assert eventually(lambda: len(heard) == 50)
+        assert [m["message"]["n"] for m in heard] == list(range(50))
+    finally:
+        sender.close()
+        listener.close()
+
+
+def test_redis_bus_publishes_without_waiting_and_falls_back_to_this_process(caplog):
+    pytest.importorskip("redis")
+    from server.notify.bus import RedisBus
+
+    bus, heard = RedisBus("redis://127.0.0.1:1/0", "test"), []  # nothing listens on port 1
+    bus.subscribe(heard.append)
+    bus.publish({"kind": "drop", "device_ids": ["d1"]})  # returns before any connection attempt
+    assert eventually(lambda: heard == [{"kind": "drop", "device_ids": ["d1"]}])
+    assert "Redis publish failed" in caplog.text
+    bus.close()
