@@ -16,10 +16,15 @@ import time
 from typing import Any, Callable
 
 
-def _original(module: str, name: str, default: Any) -> Any:
+def gevent_patched() -> bool:
+    """Whether gevent has patched ``threading`` in this process (its threads are greenlets)."""
     monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        return monkey.get_original(module, name)
+    return monkey is not None and monkey.is_module_patched("threading")
+
+
+def _original(module: str, name: str, default: Any) -> Any:
+    if gevent_patched():
+        return sys.modules["gevent.monkey"].get_original(module, name)
     return default
 
 

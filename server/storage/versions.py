@@ -16,6 +16,9 @@ reused for the rest of the request, so a request sees one consistent directory.
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator, Protocol
@@ -136,8 +139,50 @@ class _SqliteReader:
             self.connection.close()
 
 
-def sqlite_reader(db: VersionedDatabase) -> _SqliteReader | None:
-    """The version reader of a SQLite file database, made on first use in each process (a
+class _SqliteReaders:
+    """This process's readers: one per OS thread (granian's and ``serve``'s threads), so that
+    threads do not wait for each other's reads behind one connection's lock (a third of a
+    granian process's samples under polls, docs/performance.md round 10); under gevent one for
+    every greenlet (they never switch inside a read). A thread's reader goes, and its
+    connection closes, when the thread ends (``threading.local``); ``close`` closes them all."""
+
+    def __init__(self, db: VersionedDatabase) -> None:
+        self.db = db
+        self.pid = _pid
+        self._all: weakref.WeakSet[_SqliteReader] = weakref.WeakSet()
+        self._closed = False
+        self._one = self._new() if oslocks.gevent_patched() else None
+        self._local = threading.local()
+
+    def _new(self) -> _SqliteReader:
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        reader = _SqliteReader(self.db)
+        self._all.add(reader)
+        return reader
+
+    def mine(self) -> _SqliteReader:
+        if self._one is not None:
+            return self._one
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = self._new()
+        return reader
+
+    def read(self) -> int:
+        return self.mine().read()
+
+    def fetchall(self, sql: str, params) -> list:
+        return self.mine().fetchall(sql, params)
+
+    def close(self) -> None:
+        self._closed = True
+        for reader in list(self._all):
+            reader.close()
+
+
+def sqlite_reader(db: VersionedDatabase) -> _SqliteReaders | None:
+    """The version readers of a SQLite file database, made on first use in each process (a
     connection must not cross a fork); None for other databases (a pooled read)."""
     reader = db.extras.get("version_reader")
     if reader is not None and reader.pid == _pid:
@@ -145,7 +190,7 @@ def sqlite_reader(db: VersionedDatabase) -> _SqliteReader | None:
     url = db.engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    reader = db.extras["version_reader"] = _SqliteReader(db)
+    reader = db.extras["version_reader"] = _SqliteReaders(db)
     return reader
 
 

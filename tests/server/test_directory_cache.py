@@ -160,3 +160,31 @@ def test_sqlite_reads_the_version_on_its_own_connection_and_sees_every_commit(pa
     assert "version_reader" not in a.db.extras
     with pytest.raises(Exception, match="closed"):
         reader.read()
+
+
+def test_each_thread_reads_on_a_connection_of_its_own(pair):
+    """granian and ``serve`` answer on threads: each reads the version on its own connection
+    (no waiting behind another thread's read), sees every commit, and dispose() closes all."""
+    import threading
+
+    a, b = pair
+    add_client(b, ClientSpec(client_id="kiosk", secret="s1", name="Kiosk"))
+    seen: dict[str, object] = {}
+
+    def read(name: str) -> None:
+        versions.current(a.db)
+        seen[name] = a.db.extras["version_reader"].mine()
+
+    threads = [threading.Thread(target=read, args=(f"t{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen["t0"] is not seen["t1"]
+    with b.db.session() as s:
+        s.get(Client, "kiosk").name = "Front desk"
+    assert a.get_client("kiosk").name == "Front desk"  # this thread's reader sees the commit
+    mine = a.db.extras["version_reader"].mine()
+    a.db.dispose()
+    with pytest.raises(Exception, match="closed"):
+        mine.read()
